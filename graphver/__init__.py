@@ -1,0 +1,38 @@
+"""graphver: certified bounds on general nonlinear computation graphs.
+
+    import graphver as gv
+    m = gv.Model("demo")
+    x = m.var("x", -1, 2)
+    print(m.interval(x**2 - x))          # a certified [lower, upper]
+"""
+
+from sympy import Abs, Max, Min, atan, cos, exp, log, sin, sqrt, tan, tanh
+
+from graphver import ops  # noqa: F401  (registers every op)
+from graphver.dsl.functions import relu, sigmoid
+from graphver.dsl.model import Model
+from graphver.errors import (
+    DomainError,
+    GraphverError,
+    InfeasibleBoxError,
+    InternalError,
+    ModelError,
+    OptionError,
+    SolverUnavailableError,
+    UnsupportedOpError,
+)
+from graphver.options import BoundOptions
+from graphver.report.interval import Interval
+from graphver.tape import Tape, compile_expressions
+
+__version__ = "0.1.0"
+
+minimum = Min
+maximum = Max
+
+__all__ = [
+    "Abs", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",
+    "Max", "Min", "Model", "ModelError", "OptionError", "SolverUnavailableError", "Tape", "UnsupportedOpError",
+    "atan", "compile_expressions", "cos", "exp", "log", "maximum", "minimum", "relu", "sigmoid", "sin", "sqrt",
+    "tan", "tanh",
+]

@@ -1,0 +1,57 @@
+"""Bounds without branching: IBP, CROWN (intermediate bounds = IBP intersected with CROWN) and alpha.
+
+``output_bounds(tape, lower, upper, method)`` is the one entry point: boxes [B, n_inputs] in, certified
+output intervals [B, n_outputs] out.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from graphver.bounds.alpha import alpha_lower
+from graphver.bounds.crown import backward_lower, crown_refine_hook
+from graphver.bounds.ibp import forward_bounds
+from graphver.options import BoundOptions
+from graphver.tape.tape import Tape
+
+METHODS = ("ibp", "crown", "alpha")
+
+
+def node_bounds(tape: Tape, lower: Tensor, upper: Tensor, method: str, options: BoundOptions) -> tuple[Tensor, Tensor]:
+    """Intervals of every node ([B, n_nodes] each): IBP, or IBP refined by CROWN where it can help."""
+    refine = None
+    if method != "ibp" and options.crown_intermediate:
+        refine = crown_refine_hook(tape, options.max_chunk_elements)
+    with torch.no_grad():
+        return forward_bounds(tape, lower, upper, refine)
+
+
+def output_bounds(
+    tape: Tape, lower: Tensor, upper: Tensor, method: str = "crown", options: BoundOptions | None = None
+) -> tuple[Tensor, Tensor]:
+    """Certified bounds of every output over each box: (low, high), each [B, n_outputs].
+
+    The final CROWN/alpha bound is intersected with IBP, so it is never looser than IBP.
+    """
+    from graphver.errors import OptionError
+
+    if method not in METHODS:
+        raise OptionError(f"unknown bound method {method!r}; choose one of {', '.join(METHODS)}")
+    options = options or BoundOptions()
+    lo, hi = node_bounds(tape, lower, upper, method, options)
+    targets = tape.outputs
+    low, high = lo[:, targets], hi[:, targets]
+    if method == "ibp" or targets.numel() == 0:
+        return low, high
+    upto = max(tape.instruction_of(int(t)) for t in targets)
+    q = targets.numel()
+    if method == "crown":
+        with torch.no_grad():
+            result = backward_lower(tape, lo, hi, targets, upto)
+    else:
+        result = alpha_lower(tape, lo, hi, targets, upto, options.alpha_iterations, options.alpha_lr)
+    return torch.maximum(low, result[:, :q]), torch.minimum(high, -result[:, q:])
+
+
+__all__ = ["METHODS", "node_bounds", "output_bounds"]

@@ -1,0 +1,162 @@
+"""Lower sympy expressions to the IR graph.
+
+Structural sharing comes for free: identical sympy subexpressions map to one node through a memo.
+Rewrites made here, each exact:
+- ``a*b*c*d`` -> a balanced tree of binary products; numeric factors become linear coefficients;
+- ``x/y`` (sympy: ``x*y**-1``) -> product with ``pow_int(y, -1)``;
+- ``b**e`` with a symbolic exponent -> ``exp(e*log(b))``; ``sqrt`` -> sqrt; ``x**n`` -> pow_int or pow_real;
+- ``Max(a, b) = b + relu(a - b)``, ``Min(a, b) = a - relu(a - b)`` (n-ary: a balanced tree);
+- numbers are evaluated to 30 digits, then rounded to the nearest float.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from graphver.dsl.functions import relu, sigmoid
+from graphver.errors import ModelError, UnsupportedOpError
+from graphver.ir.graph import IRGraph
+
+UNARY_FUNCTIONS = {
+    sympy.exp: "exp",
+    sympy.log: "log",
+    sympy.sin: "sin",
+    sympy.cos: "cos",
+    sympy.tan: "tan",
+    sympy.atan: "atan",
+    sympy.tanh: "tanh",
+    sigmoid: "sigmoid",
+    relu: "relu",
+    sympy.Abs: "abs",
+}
+
+SUPPORTED_TEXT = (
+    "+, -, * (constants and products), / , ** (integer, real and symbolic exponents), "
+    "sqrt, exp, log, sin, cos, tan, atan, tanh, sigmoid, relu, Abs, Min, Max"
+)
+
+
+def to_float(number: sympy.Expr, where: str) -> float:
+    value = float(sympy.N(number, 30))
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ModelError(f"the constant {number} in {where} is not a finite real number")
+    return value
+
+
+class Lowerer:
+    def __init__(self, symbols: list[sympy.Symbol]):
+        self.ir = IRGraph()
+        self.ir.input_names = [s.name for s in symbols]
+        self.memo: dict[sympy.Expr, int] = {}
+        for i, symbol in enumerate(symbols):
+            node = self.ir.add("input", symbol.name, index=i)
+            self.ir.inputs.append(node)
+            self.memo[symbol] = node
+
+    def lower(self, expr) -> int:
+        expr = sympy.sympify(expr)
+        if expr in self.memo:
+            return self.memo[expr]
+        node = self._lower(expr)
+        self.memo[expr] = node
+        return node
+
+    def const(self, value: float) -> int:
+        return self.ir.add("const", repr(value), value=value)
+
+    def linear(self, terms, bias: float, label: str) -> int:
+        merged: dict[int, float] = {}
+        for arg, coef in terms:
+            merged[arg] = merged.get(arg, 0.0) + coef
+        return self.ir.add("linear", label, terms=tuple((a, c) for a, c in merged.items() if c != 0.0), bias=bias)
+
+    def unary(self, op: str, arg: int, label: str, param: float | None = None) -> int:
+        return self.ir.add("unary", label, op=op, param=param, args=(arg,))
+
+    def product(self, nodes: list[int], label: str) -> int:
+        """Balanced tree of binary products (depth log2(n))."""
+        while len(nodes) > 1:
+            paired = []
+            for i in range(0, len(nodes) - 1, 2):
+                sub = label if len(nodes) == 2 else f"partial product in {label}"
+                paired.append(self.ir.add("binary", sub, op="mul", param=None, args=(nodes[i], nodes[i + 1])))
+            if len(nodes) % 2:
+                paired.append(nodes[-1])
+            nodes = paired
+        return nodes[0]
+
+    def _lower(self, expr) -> int:
+        label = str(expr)
+        if expr.is_Symbol:
+            raise ModelError(f"symbol {expr} is not a variable of this model; declare it with m.var({expr.name!r}, lb, ub)")
+        if expr.is_number:
+            if not expr.is_real and expr.is_real is not None:
+                raise ModelError(f"the constant {expr} is not real")
+            return self.const(to_float(expr, label))
+        if isinstance(expr, sympy.Add):
+            terms, bias = [], 0.0
+            for arg in expr.args:
+                if arg.is_number:
+                    bias += to_float(arg, label)
+                    continue
+                coef, rest = arg.as_coeff_Mul()
+                terms.append((self.lower(rest), to_float(coef, label)))
+            return self.linear(terms, bias, label)
+        if isinstance(expr, sympy.Mul):
+            coef, rest = expr.as_coeff_Mul()
+            if coef != 1:
+                return self.linear([(self.lower(rest), to_float(coef, label))], 0.0, label)
+            factors = [self.lower(f) for f in sympy.Mul.make_args(rest)]
+            return self.product(factors, label)
+        if isinstance(expr, sympy.Pow):
+            return self._lower_pow(expr, label)
+        if isinstance(expr, (sympy.Max, sympy.Min)):
+            return self._lower_minmax(expr, label)
+        for sympy_function, op in UNARY_FUNCTIONS.items():
+            if isinstance(expr, sympy_function):
+                if len(expr.args) != 1:
+                    raise UnsupportedOpError(f"{expr.func.__name__} with {len(expr.args)} arguments in {label}")
+                return self.unary(op, self.lower(expr.args[0]), label)
+        name = getattr(expr.func, "__name__", type(expr).__name__)
+        raise UnsupportedOpError(
+            f"unsupported function {name!r} in {label}: graphver has no sound relaxation for it. "
+            f"Supported: {SUPPORTED_TEXT}."
+        )
+
+    def _lower_pow(self, expr, label: str) -> int:
+        base, exponent = expr.args
+        if not exponent.is_number:
+            if base == sympy.E:
+                return self.unary("exp", self.lower(exponent), label)
+            log_base = sympy.log(base)
+            return self.unary("exp", self.lower(sympy.expand_mul(exponent * log_base)), label)
+        if exponent == sympy.Rational(1, 2):
+            return self.unary("sqrt", self.lower(base), label)
+        if exponent.is_integer:
+            n = int(exponent)
+            return self.unary("pow_int", self.lower(base), label, param=float(n))
+        return self.unary("pow_real", self.lower(base), label, param=to_float(exponent, label))
+
+    def _lower_minmax(self, expr, label: str) -> int:
+        nodes = [self.lower(a) for a in expr.args]
+        is_max = isinstance(expr, sympy.Max)
+        while len(nodes) > 1:
+            paired = []
+            for i in range(0, len(nodes) - 1, 2):
+                a, b = nodes[i], nodes[i + 1]
+                diff = self.linear([(a, 1.0), (b, -1.0)], 0.0, f"difference inside {label}")
+                r = self.unary("relu", diff, f"relu inside {label}")
+                # max(a, b) = b + relu(a - b);  min(a, b) = a - relu(a - b)
+                terms = [(b, 1.0), (r, 1.0)] if is_max else [(a, 1.0), (r, -1.0)]
+                paired.append(self.linear(terms, 0.0, label))
+            if len(nodes) % 2:
+                paired.append(nodes[-1])
+            nodes = paired
+        return nodes[0]
+
+
+def lower_sympy(symbols: list[sympy.Symbol], outputs: list) -> IRGraph:
+    """Build the IR graph of ``outputs`` (sympy expressions) over the variables ``symbols``."""
+    lowerer = Lowerer(symbols)
+    lowerer.ir.outputs = [lowerer.lower(expr) for expr in outputs]
+    return lowerer.ir

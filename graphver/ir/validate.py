@@ -1,0 +1,59 @@
+"""IR validator: run after every pass, so a broken pass is caught where it happens."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from graphver.errors import InternalError
+from graphver.ir.graph import KINDS, IRGraph, node_args
+from graphver.ops.base import BinaryOp, UnaryOp
+from graphver.ops.registry import REGISTRY
+
+
+def validate(ir: IRGraph, after: str = "") -> None:
+    """Check arity, argument existence, edges, op registration, acyclicity and finite constants."""
+    where = f" after pass {after!r}" if after else ""
+
+    def fail(message: str) -> None:
+        raise InternalError(f"invalid IR{where}: {message}")
+
+    g = ir.graph
+    if not nx.is_directed_acyclic_graph(g):
+        fail("the graph has a cycle")
+    for node, data in g.nodes(data=True):
+        kind = data.get("kind")
+        if kind not in KINDS:
+            fail(f"node {node} has unknown kind {kind!r}")
+        args = node_args(data)
+        for arg in args:
+            if arg not in g:
+                fail(f"node {node} ({data['label']}) refers to missing node {arg}")
+            if not g.has_edge(arg, node):
+                fail(f"edge {arg} -> {node} missing")
+        if set(g.predecessors(node)) != set(args):
+            fail(f"node {node} has edges that are not arguments")
+        if kind == "const" and not math.isfinite(data["value"]):
+            fail(f"constant node {node} is not finite")
+        if kind == "linear":
+            if not all(math.isfinite(c) for _, c in data["terms"]) or not math.isfinite(data["bias"]):
+                fail(f"linear node {node} ({data['label']}) has a non-finite coefficient")
+        if kind in ("unary", "binary"):
+            op = REGISTRY.get(data["op"])
+            expected = UnaryOp if kind == "unary" else BinaryOp
+            if not isinstance(op, expected):
+                fail(f"node {node} uses {data['op']!r}, not a registered {kind} op")
+            if len(args) != (1 if kind == "unary" else 2):
+                fail(f"node {node} ({data['label']}) has {len(args)} arguments")
+            if op.has_param != (data.get("param") is not None):
+                fail(f"node {node} ({data['label']}): parameter mismatch for op {data['op']}")
+            for arg in args:
+                if g.nodes[arg]["kind"] == "const":
+                    fail(f"node {node} ({data['label']}) has a constant argument (should have been folded)")
+    for out in ir.outputs:
+        if out not in g:
+            fail(f"output node {out} is missing")
+    for i, node in enumerate(ir.inputs):
+        if g.nodes[node].get("kind") != "input" or g.nodes[node]["index"] != i:
+            fail(f"input {i} is not an input node")

@@ -1,0 +1,98 @@
+"""Activations: tanh and sigmoid (S-shaped, inflection at 0), relu and abs (piecewise linear, kink at 0)."""
+
+from __future__ import annotations
+
+import torch
+
+from graphver.ops.base import UnaryOp
+from graphver.ops.registry import register
+
+
+def s_shaped_slope_range(op, l, u, peak):
+    """Range of f' for S-shaped f whose derivative peaks at x = 0 with value ``peak``."""
+    dl, du = op.df(l), op.df(u)
+    inside = (l <= 0) & (u >= 0)
+    return torch.minimum(dl, du), torch.where(inside, torch.full_like(l, peak), torch.maximum(dl, du))
+
+
+@register
+class Tanh(UnaryOp):
+    name = "tanh"
+    ulps = 8.0
+
+    def f(self, x, param=None):
+        return torch.tanh(x)
+
+    def df(self, x, param=None):
+        t = torch.tanh(x)
+        return 1.0 - t * t
+
+    def critical_points(self, a, l, u, param=None):
+        # sech^2(x) = a  ->  x = +-acosh(1/sqrt(a)); this form is well conditioned for small a
+        r = torch.acosh(torch.rsqrt(a))
+        return [r, -r]
+
+    def slope_range(self, l, u, param=None):
+        return s_shaped_slope_range(self, l, u, 1.0)
+
+
+@register
+class Sigmoid(UnaryOp):
+    name = "sigmoid"
+    ulps = 8.0
+
+    def f(self, x, param=None):
+        return torch.sigmoid(x)
+
+    def df(self, x, param=None):
+        s = torch.sigmoid(x)
+        return s * (1.0 - s)
+
+    def critical_points(self, a, l, u, param=None):
+        # sigmoid'(x) = 1/(4 cosh^2(x/2)) = a  ->  x = +-2 acosh(1/(2 sqrt(a)))
+        r = 2.0 * torch.acosh(0.5 * torch.rsqrt(a))
+        return [r, -r]
+
+    def slope_range(self, l, u, param=None):
+        return s_shaped_slope_range(self, l, u, 0.25)
+
+
+@register
+class Relu(UnaryOp):
+    name = "relu"
+    ulps = 0.0  # exact
+
+    def f(self, x, param=None):
+        return torch.clamp(x, min=0.0)
+
+    def df(self, x, param=None):
+        return (x > 0).to(x.dtype)
+
+    def critical_points(self, a, l, u, param=None):
+        return [torch.zeros_like(l)]
+
+    def branch_point(self, l, u, param=None):
+        inside = (l < 0) & (u > 0)
+        return torch.where(inside, torch.zeros_like(l), l + (u - l) / 2)
+
+
+@register
+class Abs(UnaryOp):
+    name = "abs"
+    ulps = 0.0
+
+    def f(self, x, param=None):
+        return torch.abs(x)
+
+    def df(self, x, param=None):
+        return torch.sign(x)
+
+    def critical_points(self, a, l, u, param=None):
+        return [torch.zeros_like(l)]
+
+    def slope_range(self, l, u, param=None):
+        return torch.where(l < 0, -1.0, 1.0).to(l.dtype), torch.where(u > 0, 1.0, -1.0).to(l.dtype)
+
+    def branch_point(self, l, u, param=None):
+        inside = (l < 0) & (u > 0)
+        return torch.where(inside, torch.zeros_like(l), l + (u - l) / 2)

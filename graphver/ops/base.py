@@ -1,0 +1,232 @@
+"""What an op is: evaluation, derivative, sound interval, sound linear relaxation, branching point.
+
+Unary ops share one generic relaxation, the *support-line* construction. For a slope ``a`` the
+tightest lower line ``a*x + b`` valid on [l, u] has ``b = min_{x in [l,u]} f(x) - a*x`` and the
+tightest upper line has ``b = max_{x in [l,u]} f(x) - a*x``. The extremum of ``g(x) = f(x) - a*x`` lies
+at an endpoint or at a critical point ``f'(x) = a``, so an op only has to enumerate the solutions of
+``f'(x) = a`` inside [l, u] (``critical_points``); extra candidates are harmless, missing ones are not.
+The interval rule is the same construction with ``a = 0``. The slope itself is only a choice (any slope
+gives a sound line), so it is the tunable parameter of the alpha method: ``a = s_min + alpha*(s_max -
+s_min)`` with ``alpha`` clamped to [0, 1] and [s_min, s_max] the range of f' on [l, u].
+
+Floating point: every concretised value ``b`` is moved outward by ``support_margin`` which covers
+(i) the error of torch's implementation of f, ``ulps`` units in the last place of |f| (documented per op;
+``eval_error`` can widen it, e.g. for a rounded exponent), (ii) the rounding of ``a*x`` and of the
+subtraction, (iii) for ops that define ``d2f``, the second-order error ``|f''|*delta**2/2`` of a critical
+point whose computed location is off by up to ``delta = 16*eps*max(|l|, |u|)`` (periodic ops, tan).
+Endpoints are evaluated exactly where they are, so only critical points carry a location error, and there
+g'(x*) = 0 makes that error second order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+# Smallest positive normal float64 is 2.2e-308: absolute slack for results that underflow.
+TINY = 1e-300
+# Slopes are choices, but they must stay finite.
+MAX_SLOPE = 1e100
+
+
+def eps_of(t: Tensor) -> float:
+    """Machine epsilon of a tensor's dtype (2**-52 for float64)."""
+    return torch.finfo(t.dtype).eps
+
+
+def tiny_of(t: Tensor) -> float:
+    """Absolute slack covering underflow for the tensor's dtype."""
+    return TINY if t.dtype == torch.float64 else float(torch.finfo(t.dtype).tiny) * 16
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Lower and upper relaxation lines ``lower_slope*x + lower_bias <= f(x) <= upper_slope*x + upper_bias``."""
+
+    lower_slope: Tensor
+    lower_bias: Tensor
+    upper_slope: Tensor
+    upper_bias: Tensor
+
+
+@dataclass(frozen=True)
+class PlaneRelaxation:
+    """Relaxation of a binary op: ``lx*x + ly*y + lb <= f(x, y) <= ux*x + uy*y + ub``."""
+
+    lower_x: Tensor
+    lower_y: Tensor
+    lower_bias: Tensor
+    upper_x: Tensor
+    upper_y: Tensor
+    upper_bias: Tensor
+
+
+def sanitize_lower(b: Tensor) -> Tensor:
+    """A lower bound that is NaN or +inf (overflow) is replaced by -inf: weak but sound."""
+    return torch.where(torch.isnan(b) | (b == math.inf), torch.full_like(b, -math.inf), b)
+
+
+def sanitize_upper(b: Tensor) -> Tensor:
+    """An upper bound that is NaN or -inf (overflow) is replaced by +inf: weak but sound."""
+    return torch.where(torch.isnan(b) | (b == -math.inf), torch.full_like(b, math.inf), b)
+
+
+class UnaryOp:
+    """A scalar function of one argument. Subclasses define ``f``, ``df`` and ``critical_points``.
+
+    Attributes:
+        name: registry key, used in error messages and in the tape.
+        ulps: documented bound, in ulps of |f|, on the error of torch's implementation of f.
+        domain: human text of the domain, shown in DomainError messages.
+    """
+
+    name: str = ""
+    ulps: float = 4.0
+    domain: str = "all reals"
+    has_param: bool = False
+    d2f = None  # optional second derivative, for the second-order margin term
+
+    # --- what subclasses define -------------------------------------------------------------
+    def f(self, x: Tensor, param: float | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def df(self, x: Tensor, param: float | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def critical_points(self, a: Tensor, l: Tensor, u: Tensor, param: float | None = None) -> list[Tensor]:
+        """Candidates for the solutions of f'(x) = a in [l, u]; NaN or out-of-range entries are allowed."""
+        raise NotImplementedError
+
+    def slope_range(self, l: Tensor, u: Tensor, param: float | None = None) -> tuple[Tensor, Tensor]:
+        """Range of f' on [l, u] (a choice for the tunable slope; soundness does not depend on it)."""
+        dl, du = self.df(l, param), self.df(u, param)
+        return torch.minimum(dl, du), torch.maximum(dl, du)
+
+    def domain_violation(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
+        """Boolean mask of intervals that leave the op's domain."""
+        return torch.zeros_like(l, dtype=torch.bool)
+
+    def branch_point(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
+        """Default branching point: the midpoint (any point strictly inside [l, u] is sound)."""
+        return l + (u - l) / 2
+
+    def describe(self, param: float | None = None) -> str:
+        return self.name if param is None else f"{self.name}[{param:g}]"
+
+    # --- generic machinery --------------------------------------------------------------------
+    def support(self, a: Tensor, l: Tensor, u: Tensor, param: float | None = None) -> tuple[Tensor, Tensor]:
+        """Sound ``(min, max)`` over x in [l, u] of ``f(x) - a*x`` (broadcast over a, l, u)."""
+        a, l, u = torch.broadcast_tensors(a, l, u)
+        candidates = [l, u] + list(self.critical_points(a, l, u, param))
+        points = torch.stack([c.expand_as(l) for c in candidates], dim=-1)
+        lo, hi = l.unsqueeze(-1), u.unsqueeze(-1)
+        points = torch.where(torch.isnan(points), lo, points)
+        points = torch.minimum(torch.maximum(points, lo), hi)
+        fx = self.f(points, param)
+        g = fx - a.unsqueeze(-1) * points
+        error = self.point_error(a, l, u, points, fx, param)
+        extra = self.second_order_error(l, u, points, param)
+        gmin = sanitize_lower((g - error).amin(dim=-1) - extra)
+        gmax = sanitize_upper((g + error).amax(dim=-1) + extra)
+        return gmin, gmax
+
+    def point_error(self, a: Tensor, l: Tensor, u: Tensor, points: Tensor, fx: Tensor, param) -> Tensor:
+        """Bound on the rounding error of each computed ``g(p) = f(p) - a*p`` (terms (i) and (ii))."""
+        evaluation = torch.nan_to_num(self.eval_error(points, fx, param), nan=0.0)
+        return eps_of(l) * (evaluation + 4.0 * (fx.abs() + (a.unsqueeze(-1) * points).abs()))
+
+    def second_order_error(self, l: Tensor, u: Tensor, points: Tensor, param) -> Tensor:
+        """Term (iii), plus the absolute slack ``tiny`` that covers underflow."""
+        if self.d2f is None:
+            return torch.full_like(l, tiny_of(l))
+        mag = torch.maximum(l.abs(), u.abs())
+        curvature = torch.nan_to_num(self.d2f(points, param).abs(), nan=math.inf).amax(dim=-1)
+        term = curvature * 0.5 * (16.0 * eps_of(l) * mag) ** 2
+        return torch.nan_to_num(term, nan=math.inf) + tiny_of(l)
+
+    def eval_error(self, points: Tensor, fx: Tensor, param: float | None) -> Tensor:
+        """Bound on |computed f - true f| at each point, in units of eps (default: ``ulps*|f|``)."""
+        return self.ulps * fx.abs()
+
+    def interval(self, l: Tensor, u: Tensor, param: float | None = None) -> tuple[Tensor, Tensor]:
+        """Sound enclosure of f over [l, u]."""
+        return self.support(torch.zeros_like(l), l, u, param)
+
+    def chord_slope(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
+        """Slope of the chord, falling back to f' at the midpoint on (near-)degenerate intervals."""
+        width = u - l
+        chord = (self.f(u, param) - self.f(l, param)) / width
+        mid = self.df(l + width / 2, param)
+        slope = torch.where((width > 0) & torch.isfinite(chord), chord, mid)
+        return torch.nan_to_num(slope, nan=0.0, posinf=MAX_SLOPE, neginf=-MAX_SLOPE)
+
+    def clamped_slope_range(self, l: Tensor, u: Tensor, param: float | None) -> tuple[Tensor, Tensor]:
+        smin, smax = self.slope_range(l, u, param)
+        smin = torch.nan_to_num(smin, nan=0.0, posinf=MAX_SLOPE, neginf=-MAX_SLOPE).clamp(-MAX_SLOPE, MAX_SLOPE)
+        smax = torch.nan_to_num(smax, nan=0.0, posinf=MAX_SLOPE, neginf=-MAX_SLOPE).clamp(-MAX_SLOPE, MAX_SLOPE)
+        return smin, torch.maximum(smin, smax)
+
+    def default_alpha(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
+        """Parameter value giving the chord slope on both lines (the CROWN default), shape ``l.shape``."""
+        smin, smax = self.clamped_slope_range(l, u, param)
+        k = self.chord_slope(l, u, param)
+        span = smax - smin
+        alpha = torch.where(span > 0, (k - smin) / torch.where(span > 0, span, torch.ones_like(span)), 0.5)
+        return torch.nan_to_num(alpha, nan=0.5).clamp(0.0, 1.0)
+
+    def relax(
+        self,
+        l: Tensor,
+        u: Tensor,
+        param: float | None = None,
+        alpha_lower: Tensor | None = None,
+        alpha_upper: Tensor | None = None,
+    ) -> Lines:
+        """Sound lines on [l, u]. Without alphas both slopes are the chord slope (CROWN default).
+
+        With alphas (any real values; clamped to [0, 1]) the slopes are ``s_min + alpha*(s_max - s_min)``.
+        """
+        if alpha_lower is None and alpha_upper is None:
+            slope_lower = slope_upper = self.chord_slope(l, u, param)
+        else:
+            smin, smax = self.clamped_slope_range(l, u, param)
+            slope_lower = smin + alpha_lower.clamp(0.0, 1.0) * (smax - smin)
+            slope_upper = smin + alpha_upper.clamp(0.0, 1.0) * (smax - smin)
+        if slope_lower is slope_upper:
+            bias_lower, bias_upper = self.support(slope_lower, l, u, param)
+        else:
+            bias_lower, _ = self.support(slope_lower, l, u, param)
+            _, bias_upper = self.support(slope_upper, l, u, param)
+        slope_lower, bias_lower = torch.broadcast_tensors(slope_lower, bias_lower)
+        slope_upper, bias_upper = torch.broadcast_tensors(slope_upper, bias_upper)
+        return Lines(slope_lower, bias_lower, slope_upper, bias_upper)
+
+
+class BinaryOp:
+    """A scalar function of two arguments (only the product at present)."""
+
+    name: str = ""
+    ulps: float = 1.0
+    domain: str = "all reals"
+    has_param: bool = False
+
+    def f(self, x: Tensor, y: Tensor, param: float | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def interval(self, lx: Tensor, ux: Tensor, ly: Tensor, uy: Tensor, param=None) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def relax(self, lx, ux, ly, uy, param=None, alpha_lower=None, alpha_upper=None) -> PlaneRelaxation:
+        raise NotImplementedError
+
+    def default_alpha(self, lx: Tensor, ux: Tensor, ly: Tensor, uy: Tensor, param=None) -> Tensor:
+        return torch.full_like(lx, 0.5)
+
+    def domain_violation(self, lx, ux, ly, uy, param=None) -> Tensor:
+        return torch.zeros_like(lx, dtype=torch.bool)
+
+    def describe(self, param: float | None = None) -> str:
+        return self.name

@@ -1,0 +1,44 @@
+"""exp and log. exp is convex and increasing; log is concave and increasing on (0, inf)."""
+
+from __future__ import annotations
+
+import torch
+
+from graphver.ops.base import UnaryOp
+from graphver.ops.registry import register
+
+
+@register
+class Exp(UnaryOp):
+    name = "exp"
+    ulps = 8.0  # torch uses SLEEF/libm exp, within 1 ulp; 8 leaves room for other back ends
+
+    def f(self, x, param=None):
+        return torch.exp(x)
+
+    def df(self, x, param=None):
+        return torch.exp(x)
+
+    def critical_points(self, a, l, u, param=None):
+        # exp(x) = a  ->  x = log(a) for a > 0
+        return [torch.log(a)]
+
+
+@register
+class Log(UnaryOp):
+    name = "log"
+    ulps = 8.0
+    domain = "x > 0"
+
+    def f(self, x, param=None):
+        return torch.log(x)
+
+    def df(self, x, param=None):
+        return 1.0 / x
+
+    def critical_points(self, a, l, u, param=None):
+        # 1/x = a  ->  x = 1/a for a > 0
+        return [torch.where(a > 0, 1.0 / a, torch.nan)]
+
+    def domain_violation(self, l, u, param=None):
+        return ~(l > 0)

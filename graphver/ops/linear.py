@@ -1,0 +1,42 @@
+"""Linear combinations ``y = W x + b`` (sums, differences, negation, constant scaling).
+
+Linear instructions store W in coordinate form (``rows``, ``cols``, ``weights``) so that sparse graphs
+stay cheap. Their interval is exact up to rounding: ``sum(w+ * l + w- * u) + b``. The rounding of a sum of
+n products is at most ``gamma_n * sum |w| |x|`` with ``gamma_n = n*eps/(1 - n*eps)``; one more term covers
+the representation error of the coefficients themselves (each is the float nearest the model's constant).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from graphver.ops.base import eps_of, sanitize_lower, sanitize_upper, tiny_of
+
+
+def gamma(n: int, eps: float) -> float:
+    """Higham's gamma_n bound on the relative rounding error of an n-term sum of products (doubled)."""
+    return 2.0 * n * eps / (1.0 - n * eps)
+
+
+def linear_apply(rows: Tensor, cols: Tensor, weights: Tensor, bias: Tensor, x: Tensor) -> Tensor:
+    """Evaluate ``W x + b`` for x of shape [B, N]; returns [B, k]."""
+    out = bias.expand(x.shape[0], -1).clone()
+    return out.index_add(1, rows, x[:, cols] * weights)
+
+
+def linear_interval(
+    rows: Tensor, cols: Tensor, weights: Tensor, bias: Tensor, fan_in: int, lower: Tensor, upper: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Sound interval of ``W x + b`` for x in [lower, upper] (both [B, N]); returns two [B, k] tensors."""
+    positive = weights > 0
+    lo_src = torch.where(positive, lower[:, cols], upper[:, cols])
+    hi_src = torch.where(positive, upper[:, cols], lower[:, cols])
+    k = bias.shape[0]
+    base = bias.expand(lower.shape[0], k)
+    low = base.clone().index_add(1, rows, lo_src * weights)
+    high = base.clone().index_add(1, rows, hi_src * weights)
+    magnitude = torch.maximum(lower[:, cols].abs(), upper[:, cols].abs())
+    scale = base.abs().clone().index_add(1, rows, magnitude * weights.abs())
+    margin = gamma(fan_in + 2, eps_of(lower)) * scale + tiny_of(lower)
+    return sanitize_lower(low - margin), sanitize_upper(high + margin)

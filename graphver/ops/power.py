@@ -1,0 +1,105 @@
+"""Powers: integer powers (negative ones excluding the pole at 0), real powers on x >= 0, sqrt."""
+
+from __future__ import annotations
+
+import torch
+
+from graphver.ops.base import UnaryOp
+from graphver.ops.registry import register
+
+
+@register
+class Sqrt(UnaryOp):
+    name = "sqrt"
+    ulps = 2.0  # IEEE sqrt is correctly rounded
+    domain = "x >= 0"
+
+    def f(self, x, param=None):
+        return torch.sqrt(x)
+
+    def df(self, x, param=None):
+        return 0.5 / torch.sqrt(x)
+
+    def critical_points(self, a, l, u, param=None):
+        # 1/(2 sqrt(x)) = a  ->  x = 1/(4 a^2) for a > 0
+        return [torch.where(a > 0, 0.25 / (a * a), torch.nan)]
+
+    def domain_violation(self, l, u, param=None):
+        return ~(l >= 0)
+
+
+@register
+class PowInt(UnaryOp):
+    """x**n for an integer n >= 2 or n <= -1 (param = n). Negative n needs an interval excluding 0."""
+
+    name = "pow_int"
+    has_param = True
+
+    def describe(self, param=None):
+        return f"x**{int(param)}"
+
+    @property
+    def domain(self):  # shown in DomainError messages (negative exponents only can fail)
+        return "x != 0 (negative exponent: the interval must not contain 0)"
+
+    def f(self, x, param=None):
+        return torch.pow(x, int(param))
+
+    def df(self, x, param=None):
+        n = int(param)
+        return n * torch.pow(x, n - 1)
+
+    def eval_error(self, points, fx, param):
+        return (4.0 + abs(int(param))) * fx.abs()  # repeated multiplication or libm pow
+
+    def critical_points(self, a, l, u, param=None):
+        # n x^(n-1) = a  ->  |x| = |a/n|^(1/(n-1)); both signs are offered (extras are harmless)
+        n = int(param)
+        r = torch.pow((a / n).abs(), 1.0 / (n - 1))
+        return [r, -r]
+
+    def slope_range(self, l, u, param=None):
+        zero = torch.minimum(torch.maximum(torch.zeros_like(l), l), u)
+        d = torch.stack([self.df(l, param), self.df(u, param), self.df(zero, param)], -1)
+        return d.amin(-1), d.amax(-1)
+
+    def domain_violation(self, l, u, param=None):
+        if int(param) >= 0:
+            return torch.zeros_like(l, dtype=torch.bool)
+        return ~((l > 0) | (u < 0))
+
+
+@register
+class PowReal(UnaryOp):
+    """x**p for a real constant p (param = p) on x >= 0 (x > 0 when p < 0)."""
+
+    name = "pow_real"
+    has_param = True
+    ulps = 4.0
+
+    def describe(self, param=None):
+        return f"x**{param:g}"
+
+    @property
+    def domain(self):
+        return "x >= 0 (x > 0 for a negative exponent)"
+
+    def f(self, x, param=None):
+        return torch.pow(x, float(param))
+
+    def df(self, x, param=None):
+        p = float(param)
+        return p * torch.pow(x, p - 1.0)
+
+    def eval_error(self, points, fx, param):
+        # The exponent is the float nearest p: |x^p - x^fl(p)| <= x^p |log x| |p| eps/2, plus libm's error.
+        p = float(param)
+        return fx.abs() * (self.ulps + abs(p) * torch.log(points).abs())
+
+    def critical_points(self, a, l, u, param=None):
+        p = float(param)
+        ratio = a / p
+        return [torch.where(ratio > 0, torch.pow(ratio, 1.0 / (p - 1.0)), torch.nan)]
+
+    def domain_violation(self, l, u, param=None):
+        return ~(l > 0) if float(param) < 0 else ~(l >= 0)

@@ -1,0 +1,142 @@
+"""sin, cos (any interval width), tan (one branch, away from the poles) and atan.
+
+sin and cos: the critical points of ``f(x) - a*x`` form families ``r + 2*pi*k``. Since
+``g(x + 2*pi) = g(x) - 2*pi*a``, the extrema of g over [l, u] lie in the first or the last period of the
+interval, so per family it suffices to offer the first root >= l and the last root <= u. This holds for
+any width, which is exactly where the reference implementation's table lookups go wrong (widths over ~1.5).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from graphver.ops.base import UnaryOp
+from graphver.ops.registry import register
+
+TWO_PI = 2.0 * math.pi
+
+
+def periodic_candidates(roots, l, u, period=TWO_PI):
+    """For each root family ``r + period*k``: the first member >= l and the last member <= u."""
+    out = []
+    for r in roots:
+        out.append(r + torch.ceil((l - r) / period) * period)
+        out.append(r + torch.floor((u - r) / period) * period)
+    return out
+
+
+@register
+class Sin(UnaryOp):
+    name = "sin"
+    ulps = 8.0
+
+    def f(self, x, param=None):
+        return torch.sin(x)
+
+    def df(self, x, param=None):
+        return torch.cos(x)
+
+    def d2f(self, x, param=None):
+        return torch.ones_like(x)  # |sin''| <= 1
+
+    def critical_points(self, a, l, u, param=None):
+        root = torch.acos(a)  # cos(x) = a; NaN when |a| > 1
+        return periodic_candidates([root, -root], l, u)
+
+    def slope_range(self, l, u, param=None):
+        return COS.interval(l, u)
+
+
+@register
+class Cos(UnaryOp):
+    name = "cos"
+    ulps = 8.0
+
+    def f(self, x, param=None):
+        return torch.cos(x)
+
+    def df(self, x, param=None):
+        return -torch.sin(x)
+
+    def d2f(self, x, param=None):
+        return torch.ones_like(x)
+
+    def critical_points(self, a, l, u, param=None):
+        root = torch.asin(-a)  # -sin(x) = a
+        return periodic_candidates([root, math.pi - root], l, u)
+
+    def slope_range(self, l, u, param=None):
+        low, high = SIN.interval(l, u)
+        return -high, -low
+
+
+SIN = Sin()
+COS = Cos()
+
+
+def tan_branch(x):
+    """Index k of the branch (k*pi - pi/2, k*pi + pi/2) containing x."""
+    return torch.floor((x + math.pi / 2) / math.pi)
+
+
+@register
+class Tan(UnaryOp):
+    name = "tan"
+    ulps = 8.0
+    domain = "one branch of tan, away from the poles pi/2 + k*pi"
+
+    def f(self, x, param=None):
+        return torch.tan(x)
+
+    def df(self, x, param=None):
+        c = torch.cos(x)
+        return 1.0 / (c * c)
+
+    def d2f(self, x, param=None):
+        t = torch.tan(x)
+        return 2.0 * t * (1.0 + t * t)
+
+    def critical_points(self, a, l, u, param=None):
+        # sec^2(x) = a  ->  x = k*pi +- acos(1/sqrt(a)) for a >= 1, in the branch of l
+        center = tan_branch(l) * math.pi
+        r = torch.acos(torch.rsqrt(a))
+        return [center + r, center - r]
+
+    def slope_range(self, l, u, param=None):
+        center = tan_branch(l) * math.pi
+        dl, du = self.df(l), self.df(u)
+        inside = (l <= center) & (center <= u)
+        low = torch.where(inside, torch.ones_like(l), torch.minimum(dl, du))
+        return low, torch.maximum(dl, du)
+
+    def domain_violation(self, l, u, param=None):
+        k = tan_branch(l)
+        pole_below = k * math.pi - math.pi / 2
+        pole_above = k * math.pi + math.pi / 2
+        # Keep a safety distance: pi/2 + k*pi is not exact in floating point.
+        guard = 1e-12 * (1.0 + torch.maximum(l.abs(), u.abs()))
+        return (tan_branch(u) != k) | (l - pole_below <= guard) | (pole_above - u <= guard)
+
+
+@register
+class Atan(UnaryOp):
+    name = "atan"
+    ulps = 8.0
+
+    def f(self, x, param=None):
+        return torch.atan(x)
+
+    def df(self, x, param=None):
+        return 1.0 / (1.0 + x * x)
+
+    def critical_points(self, a, l, u, param=None):
+        # 1/(1+x^2) = a  ->  x = +-sqrt((1-a)/a) for 0 < a <= 1 (1-a is exact near a = 1)
+        r = torch.sqrt((1.0 - a) / a)
+        return [r, -r]
+
+    def slope_range(self, l, u, param=None):
+        dl, du = self.df(l), self.df(u)
+        inside = (l <= 0) & (u >= 0)
+        return torch.minimum(dl, du), torch.where(inside, torch.ones_like(l), torch.maximum(dl, du))

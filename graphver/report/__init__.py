@@ -1,0 +1,5 @@
+"""Result objects."""
+
+from graphver.report.interval import Interval
+
+__all__ = ["Interval"]

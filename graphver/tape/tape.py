@@ -1,0 +1,128 @@
+"""The frozen tape: a topologically ordered list of vectorised instructions.
+
+Every scalar node has a global index. Inputs occupy ``[0, n_inputs)``; instruction i writes the
+contiguous range ``[start, stop)``. Scalar nodes of the same op (and parameter) at the same depth form
+one instruction, so the number of instructions grows with the graph's depth, not its size. Every back
+end (evaluation, IBP, CROWN, alpha) reads this one list; none reads sympy or networkx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from graphver.ops.registry import REGISTRY
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One vectorised instruction.
+
+    kind: "linear" (``rows``, ``cols``, ``weights``, ``bias``: out[rows] += weights * x[cols], plus bias),
+          "unary" or "binary" (``op`` with ``param``; ``args`` holds one or two index tensors into the
+          global node vector).
+    refine: local indices of outputs whose bounds CROWN refines (inputs of nonlinear ops whose IBP
+            interval is not already exact).
+    fan_in: the most terms of one output of a linear instruction (for rounding margins).
+    """
+
+    kind: str
+    start: int
+    stop: int
+    level: int
+    op: str | None = None
+    param: float | None = None
+    args: tuple[Tensor, ...] = ()
+    rows: Tensor | None = None
+    cols: Tensor | None = None
+    weights: Tensor | None = None
+    bias: Tensor | None = None
+    fan_in: int = 0
+    refine: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def op_object(self):
+        return REGISTRY[self.op]
+
+    def describe(self) -> str:
+        if self.kind == "linear":
+            return f"linear  [{self.start}:{self.stop}) nnz={self.cols.numel()}"
+        name = self.op_object.describe(self.param)
+        return f"{name:<8}[{self.start}:{self.stop})"
+
+    def to(self, device, dtype) -> "Instruction":
+        def move(t):
+            if t is None:
+                return None
+            return t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device=device)
+
+        return replace(
+            self,
+            args=tuple(move(a) for a in self.args),
+            rows=move(self.rows),
+            cols=move(self.cols),
+            weights=move(self.weights),
+            bias=move(self.bias),
+            refine=move(self.refine),
+        )
+
+
+@dataclass(frozen=True)
+class Tape:
+    """A compiled graph. ``outputs`` indexes the global node vector; ``labels`` names every node."""
+
+    n_inputs: int
+    n_nodes: int
+    instructions: tuple[Instruction, ...]
+    outputs: Tensor
+    labels: tuple[str, ...]
+    input_names: tuple[str, ...]
+    accumulation_terms: int  # bound on the terms of any sum formed by a backward pass (rounding margins)
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float64
+
+    @property
+    def n_instructions(self) -> int:
+        return len(self.instructions)
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.outputs.numel())
+
+    def n_nonlinear_nodes(self) -> int:
+        return sum(i.size for i in self.instructions if i.kind != "linear")
+
+    def to(self, device=None, dtype=None) -> "Tape":
+        device = torch.device(device) if device is not None else self.device
+        dtype = dtype or self.dtype
+        if device == self.device and dtype == self.dtype:
+            return self
+        return replace(
+            self,
+            instructions=tuple(i.to(device, dtype) for i in self.instructions),
+            outputs=self.outputs.to(device),
+            device=device,
+            dtype=dtype,
+        )
+
+    def instruction_of(self, node: int) -> int:
+        """Index of the instruction producing global node ``node`` (-1 for inputs)."""
+        for i, instr in enumerate(self.instructions):
+            if instr.start <= node < instr.stop:
+                return i
+        return -1
+
+    def summary(self) -> str:
+        lines = [
+            f"tape: {self.n_inputs} inputs, {self.n_nodes} nodes, {self.n_instructions} instructions, "
+            f"{self.n_outputs} outputs"
+        ]
+        for i, instr in enumerate(self.instructions):
+            lines.append(f"  {i:3d} L{instr.level:<3d} {instr.describe()}")
+        return "\n".join(lines)
