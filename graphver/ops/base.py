@@ -87,6 +87,7 @@ class UnaryOp:
     ulps: float = 4.0
     domain: str = "all reals"
     has_param: bool = False
+    sample_params: tuple = (None,)  # parameter values the registry-driven tests exercise
     d2f = None  # optional second derivative, for the second-order margin term
 
     # --- what subclasses define -------------------------------------------------------------
@@ -212,6 +213,7 @@ class BinaryOp:
     ulps: float = 1.0
     domain: str = "all reals"
     has_param: bool = False
+    sample_params: tuple = (None,)
 
     def f(self, x: Tensor, y: Tensor, param: float | None = None) -> Tensor:
         raise NotImplementedError

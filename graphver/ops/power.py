@@ -34,6 +34,7 @@ class PowInt(UnaryOp):
 
     name = "pow_int"
     has_param = True
+    sample_params = (2.0, 3.0, 4.0, 7.0, -1.0, -2.0, -3.0)  # exercised by the registry-driven tests
 
     def describe(self, param=None):
         return f"x**{int(param)}"
@@ -76,6 +77,7 @@ class PowReal(UnaryOp):
     name = "pow_real"
     has_param = True
     ulps = 4.0
+    sample_params = (0.5, 1.5, 2.5, 1.0 / 3.0, 0.25, 3.7, -0.5, -1.5)
 
     def describe(self, param=None):
         return f"x**{param:g}"
