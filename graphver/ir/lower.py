@@ -103,11 +103,12 @@ class Lowerer:
                 terms.append((self.lower(rest), to_float(coef, label)))
             return self.linear(terms, bias, label)
         if isinstance(expr, sympy.Mul):
-            coef, rest = expr.as_coeff_Mul()
-            if coef != 1:
-                return self.linear([(self.lower(rest), to_float(coef, label))], 0.0, label)
-            factors = [self.lower(f) for f in sympy.Mul.make_args(rest)]
-            return self.product(factors, label)
+            numbers = [f for f in expr.args if f.is_number]
+            others = [f for f in expr.args if not f.is_number]
+            if numbers:
+                coef = to_float(sympy.Mul(*numbers), label)
+                return self.linear([(self.lower(sympy.Mul(*others)), coef)], 0.0, label)
+            return self.product([self.lower(f) for f in others], label)
         if isinstance(expr, sympy.Pow):
             return self._lower_pow(expr, label)
         if isinstance(expr, (sympy.Max, sympy.Min)):
