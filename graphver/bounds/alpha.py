@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from graphver.bounds.crown import backward_lower
+from graphver.bounds.ibp import argument_bounds
 from graphver.tape.tape import Tape
 
 
@@ -24,7 +25,7 @@ def initial_alphas(tape: Tape, lo: Tensor, hi: Tensor, upto: int, rows: int) -> 
         instr = tape.instructions[index]
         if instr.kind == "linear":
             continue
-        flat = [t for a in instr.args for t in (lo[:, a], hi[:, a])]
+        flat = [t for pair in argument_bounds(instr, lo, hi) for t in pair]
         start = instr.op_object.default_alpha(*flat, instr.param)  # [B, size]
         start = start.unsqueeze(1).expand(-1, rows, -1)
         alphas[index] = torch.stack([start, start]).clone().requires_grad_(True)

@@ -19,6 +19,7 @@ import math
 import torch
 from torch import Tensor
 
+from graphver.bounds.ibp import argument_bounds
 from graphver.ops.base import tiny_of
 from graphver.ops.linear import gamma
 from graphver.tape.tape import Tape
@@ -56,21 +57,27 @@ def backward_lower(
     lam[:, rows + q, targets] = -1.0
     bias = torch.zeros(batch, 2 * q, dtype=lo.dtype, device=lo.device)
     slack = torch.zeros_like(bias)
+    exact_slack = torch.zeros_like(bias)  # errors that are not roundings of this pass (constants)
     magnitude = torch.maximum(lo[:, :width].abs(), hi[:, :width].abs())
 
     for index in range(upto, -1, -1):
         instr = tape.instructions[index]
         coef = lam[:, :, instr.start : instr.stop].clone()
         if instr.kind == "linear":
-            src = coef[:, :, instr.rows] * instr.weights
+            coef_rows = coef[:, :, instr.rows]
+            src = coef_rows * instr.weights
             lam.index_add_(2, instr.cols, src)
             bias_terms = weighted(coef, instr.bias)
             slack = slack + magnitude_sum(src, magnitude[:, None, instr.cols])
+            # The stored constants differ from the exact ones by at most weight_error / bias_error.
+            constants = magnitude_sum(coef_rows * instr.weight_error, magnitude[:, None, instr.cols])
+            constants = constants + magnitude_sum(coef, instr.bias_error)
+            exact_slack = exact_slack + constants
         else:
             op = instr.op_object
             pos, neg = coef.clamp(min=0), coef.clamp(max=0)
             alpha = alphas.get(index) if alphas else None
-            bounds = [(lo[:, a].unsqueeze(1), hi[:, a].unsqueeze(1)) for a in instr.args]
+            bounds = [(l.unsqueeze(1), u.unsqueeze(1)) for l, u in argument_bounds(instr, lo, hi)]
             flat = [t for pair in bounds for t in pair]
             if instr.kind == "unary":
                 lines = op.relax(*flat, instr.param, *(alpha if alpha is not None else (None, None)))
@@ -92,7 +99,8 @@ def backward_lower(
     lower_in, upper_in = lo[:, None, : tape.n_inputs], hi[:, None, : tape.n_inputs]
     value = (weighted(coef.clamp(min=0), lower_in) + weighted(coef.clamp(max=0), upper_in)).sum(-1) + bias
     slack = slack + magnitude_sum(coef, magnitude[:, None, : tape.n_inputs]) + bias.abs()
-    margin = gamma(tape.accumulation_terms, torch.finfo(lo.dtype).eps) * slack * (1.0 + 1e-6) + tiny_of(lo)
+    slack = slack + exact_slack
+    margin = gamma(tape.accumulation_terms, torch.finfo(lo.dtype).eps) * slack * (1.0 + 1e-6) + exact_slack + tiny_of(lo)
     result = value - margin
     return torch.where(torch.isnan(result), torch.full_like(result, -math.inf), result)
 

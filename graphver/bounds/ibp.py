@@ -33,11 +33,21 @@ def check_domain(tape: Tape, instr: Instruction, bounds: list[tuple[Tensor, Tens
 def instruction_interval(tape: Tape, instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
     """Sound interval of one instruction's outputs given the intervals of all earlier nodes."""
     if instr.kind == "linear":
-        return linear_interval(instr.rows, instr.cols, instr.weights, instr.bias, instr.fan_in, lo, hi)
-    bounds = [(lo[:, a], hi[:, a]) for a in instr.args]
+        return linear_interval(instr.rows, instr.cols, instr.weights, instr.bias, instr.fan_in, lo, hi,
+                               instr.weight_error, instr.bias_error)
+    bounds = argument_bounds(instr, lo, hi)
     check_domain(tape, instr, bounds)
     flat = [t for pair in bounds for t in pair]
     return instr.op_object.interval(*flat, instr.param)
+
+
+def argument_bounds(instr: Instruction, lo: Tensor, hi: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """Intervals of a nonlinear instruction's arguments, snapped onto closed domain edges (see UnaryOp)."""
+    bounds = [(lo[:, a], hi[:, a]) for a in instr.args]
+    if instr.kind == "unary":
+        (l, u), = bounds
+        bounds = [(instr.op_object.snap_to_domain(l, u, instr.param), u)]
+    return bounds
 
 
 RefineHook = Callable[[int, Instruction, Tensor, Tensor], None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any, Sequence
 
 import sympy
@@ -15,10 +16,36 @@ from graphver.report.interval import Interval
 from graphver.tape import Tape, compile_expressions, evaluate
 
 
+def to_float_directed(value, direction: float) -> float:
+    """A float at or beyond ``value`` in ``direction`` (-inf: round down, +inf: round up).
+
+    Floats are taken as they are; ints, Fractions and sympy numbers (pi/2, 1/10) are rounded outward,
+    so the declared box is never shrunk.
+    """
+    if isinstance(value, float):
+        return value
+    if isinstance(value, torch.Tensor):
+        return to_float_directed(value.item(), direction)
+    number = sympy.nsimplify(value, rational=False) if isinstance(value, str) else sympy.sympify(value)
+    if isinstance(number, sympy.Float):
+        return float(number)
+    nearest = float(number)
+    if not math.isfinite(nearest):
+        return nearest
+    if number.is_Rational:
+        exact = Fraction(int(number.p), int(number.q))
+        off = Fraction(nearest) - exact
+    else:
+        off = sympy.N(sympy.Float(nearest, 60) - number, 30)
+    if (direction < 0 and off > 0) or (direction > 0 and off < 0):
+        nearest = math.nextafter(nearest, direction)
+    return nearest
+
+
 def check_bound_pair(name: str, lb, ub) -> tuple[float, float]:
     try:
-        low, high = float(lb), float(ub)
-    except (TypeError, ValueError):
+        low, high = to_float_directed(lb, -math.inf), to_float_directed(ub, math.inf)
+    except (TypeError, ValueError, sympy.SympifyError):
         raise ModelError(f"variable {name!r}: bounds must be real numbers, got lb={lb!r}, ub={ub!r}") from None
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ModelError(f"variable {name!r}: bounds must be finite, got [{low}, {high}]. Give every variable a finite box.")
@@ -119,10 +146,10 @@ class Model:
         return x.to(device)
 
     def boxes_tensor(self, lower, upper, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Validated boxes [B, n_vars]; defaults to the model's own box."""
-        default_low, default_high = self.box(dtype, device)
-        low = default_low if lower is None else torch.as_tensor(lower, dtype=dtype, device=device)
-        high = default_high if upper is None else torch.as_tensor(upper, dtype=dtype, device=device)
+        """Validated boxes [B, n_vars] in ``dtype``, rounded outward; defaults to the model's own box."""
+        default_low, default_high = self.box(torch.float64, device)
+        low = default_low if lower is None else as_float64(lower, device)
+        high = default_high if upper is None else as_float64(upper, device)
         low, high = (t.unsqueeze(0) if t.dim() == 1 else t for t in (low, high))
         n = len(self.variables)
         if low.dim() != 2 or low.shape != high.shape or low.shape[1] != n:
@@ -136,7 +163,7 @@ class Model:
             raise InfeasibleBoxError(
                 f"box {b}: the interval of variable {self.names[i]!r}, [{float(low[b, i])}, {float(high[b, i])}], {what}"
             )
-        return low, high
+        return round_outward(low, high, dtype)
 
     def interval(
         self,
@@ -171,6 +198,22 @@ class Model:
     def __repr__(self) -> str:
         box = ", ".join(f"{n} in [{l:g}, {u:g}]" for n, l, u in zip(self.names, self.lower, self.upper))
         return f"Model({self.name!r}: {box})"
+
+
+def as_float64(values, device) -> torch.Tensor:
+    if isinstance(values, torch.Tensor):
+        return values.to(device=device, dtype=torch.float64)
+    return torch.as_tensor(values, dtype=torch.float64, device=device)
+
+
+def round_outward(low: torch.Tensor, high: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convert a box to ``dtype`` so that it still contains the float64 box (lower down, upper up)."""
+    if dtype == torch.float64:
+        return low, high
+    new_low, new_high = low.to(dtype), high.to(dtype)
+    new_low = torch.where(new_low.double() > low, torch.nextafter(new_low, torch.full_like(new_low, -math.inf)), new_low)
+    new_high = torch.where(new_high.double() < high, torch.nextafter(new_high, torch.full_like(new_high, math.inf)), new_high)
+    return new_low, new_high
 
 
 def as_list(exprs) -> list:

@@ -4,8 +4,9 @@ Node kinds and their attributes (all nodes carry ``kind`` and ``label``, a reada
 error messages):
 
 - ``input``:  ``index`` (position of the variable in the model)
-- ``const``:  ``value`` (a float)
-- ``linear``: ``terms`` (tuple of ``(arg, coefficient)``), ``bias``; a sum with constant weights
+- ``const``:  ``value`` (an exact sympy number)
+- ``linear``: ``terms`` (tuple of ``(arg, coefficient)``), ``bias``; a sum with constant weights. Coefficients
+  and biases are exact sympy numbers; the tape rounds them once (see ``tape.compile.round_exact``).
 - ``unary``:  ``op``, ``param``, ``args`` (one node); a registered UnaryOp
 - ``binary``: ``op``, ``param``, ``args`` (two nodes, ordered); a registered BinaryOp
 
@@ -48,10 +49,10 @@ class IRGraph:
         for consumer in list(self.graph.successors(old)):
             data = self.graph.nodes[consumer]
             if data["kind"] == "linear":
-                merged: dict[int, float] = {}
+                merged: dict = {}
                 for arg, coef in data["terms"]:
                     key = new if arg == old else arg
-                    merged[key] = merged.get(key, 0.0) + coef
+                    merged[key] = merged.get(key, 0) + coef
                 data["terms"] = tuple(merged.items())
             else:
                 data["args"] = tuple(new if a == old else a for a in data["args"])
@@ -59,12 +60,12 @@ class IRGraph:
             self.graph.add_edge(new, consumer)
         self.outputs = [new if o == old else o for o in self.outputs]
 
-    def set_terms(self, node: int, terms, bias: float) -> None:
+    def set_terms(self, node: int, terms, bias) -> None:
         """Replace a linear node's terms, keeping the edges in step."""
         data = self.graph.nodes[node]
         for arg in list(self.graph.predecessors(node)):
             self.graph.remove_edge(arg, node)
-        data["terms"] = tuple((a, c) for a, c in terms if c != 0.0)
+        data["terms"] = tuple((a, c) for a, c in terms if c != 0)
         data["bias"] = bias
         for arg, _ in data["terms"]:
             self.graph.add_edge(arg, node)

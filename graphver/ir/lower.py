@@ -6,7 +6,8 @@ Rewrites made here, each exact:
 - ``x/y`` (sympy: ``x*y**-1``) -> product with ``pow_int(y, -1)``;
 - ``b**e`` with a symbolic exponent -> ``exp(e*log(b))``; ``sqrt`` -> sqrt; ``x**n`` -> pow_int or pow_real;
 - ``Max(a, b) = b + relu(a - b)``, ``Min(a, b) = a - relu(a - b)`` (n-ary: a balanced tree);
-- numbers are evaluated to 30 digits, then rounded to the nearest float.
+- numbers stay exact sympy numbers (floats become the exact binary fraction they denote) through every
+  pass; the tape rounds each coefficient once and records a bound on that rounding error.
 """
 
 from __future__ import annotations
@@ -36,11 +37,29 @@ SUPPORTED_TEXT = (
 )
 
 
-def to_float(number: sympy.Expr, where: str) -> float:
-    value = float(sympy.N(number, 30))
-    if value != value or value in (float("inf"), float("-inf")):
+def exact(number: sympy.Expr, where: str) -> sympy.Expr:
+    """An exact real sympy number (a Float becomes the binary fraction it stores); rejects inf, nan, complex."""
+    if isinstance(number, sympy.Float):
+        number = sympy.Rational(number)
+    value = complex(sympy.N(number, 30))
+    if value.imag != 0 or value.real != value.real or value.real in (float("inf"), float("-inf")):
         raise ModelError(f"the constant {number} in {where} is not a finite real number")
-    return value
+    return number
+
+
+ZERO = sympy.S.Zero
+
+
+def sympy_function_of(op: str):
+    """The exact sympy counterpart of an op, for folding constants without rounding."""
+    functions = {name: fn for fn, name in UNARY_FUNCTIONS.items()}
+    functions.update(
+        sqrt=sympy.sqrt,
+        pow_int=lambda v, p: v ** int(p),
+        pow_real=lambda v, p: v ** sympy.Rational(p),
+        mul=lambda a, b, p=None: a * b,
+    )
+    return functions[op]
 
 
 class Lowerer:
@@ -61,14 +80,14 @@ class Lowerer:
         self.memo[expr] = node
         return node
 
-    def const(self, value: float) -> int:
-        return self.ir.add("const", repr(value), value=value)
+    def const(self, value) -> int:
+        return self.ir.add("const", str(value), value=value)
 
-    def linear(self, terms, bias: float, label: str) -> int:
-        merged: dict[int, float] = {}
+    def linear(self, terms, bias, label: str) -> int:
+        merged: dict = {}
         for arg, coef in terms:
-            merged[arg] = merged.get(arg, 0.0) + coef
-        return self.ir.add("linear", label, terms=tuple((a, c) for a, c in merged.items() if c != 0.0), bias=bias)
+            merged[arg] = merged.get(arg, ZERO) + coef
+        return self.ir.add("linear", label, terms=tuple((a, c) for a, c in merged.items() if c != 0), bias=bias)
 
     def unary(self, op: str, arg: int, label: str, param: float | None = None) -> int:
         return self.ir.add("unary", label, op=op, param=param, args=(arg,))
@@ -92,22 +111,22 @@ class Lowerer:
         if expr.is_number:
             if not expr.is_real and expr.is_real is not None:
                 raise ModelError(f"the constant {expr} is not real")
-            return self.const(to_float(expr, label))
+            return self.const(exact(expr, label))
         if isinstance(expr, sympy.Add):
-            terms, bias = [], 0.0
+            terms, bias = [], ZERO
             for arg in expr.args:
                 if arg.is_number:
-                    bias += to_float(arg, label)
+                    bias += exact(arg, label)
                     continue
                 coef, rest = arg.as_coeff_Mul()
-                terms.append((self.lower(rest), to_float(coef, label)))
+                terms.append((self.lower(rest), exact(coef, label)))
             return self.linear(terms, bias, label)
         if isinstance(expr, sympy.Mul):
             numbers = [f for f in expr.args if f.is_number]
             others = [f for f in expr.args if not f.is_number]
             if numbers:
-                coef = to_float(sympy.Mul(*numbers), label)
-                return self.linear([(self.lower(sympy.Mul(*others)), coef)], 0.0, label)
+                coef = exact(sympy.Mul(*[exact(n, label) for n in numbers]), label)
+                return self.linear([(self.lower(sympy.Mul(*others)), coef)], ZERO, label)
             return self.product([self.lower(f) for f in others], label)
         if isinstance(expr, sympy.Pow):
             return self._lower_pow(expr, label)
@@ -136,7 +155,8 @@ class Lowerer:
         if exponent.is_integer:
             n = int(exponent)
             return self.unary("pow_int", self.lower(base), label, param=float(n))
-        return self.unary("pow_real", self.lower(base), label, param=to_float(exponent, label))
+        # The exponent is rounded to a float here; PowReal.eval_error covers the difference.
+        return self.unary("pow_real", self.lower(base), label, param=float(exact(exponent, label)))
 
     def _lower_minmax(self, expr, label: str) -> int:
         nodes = [self.lower(a) for a in expr.args]
@@ -145,11 +165,12 @@ class Lowerer:
             paired = []
             for i in range(0, len(nodes) - 1, 2):
                 a, b = nodes[i], nodes[i + 1]
-                diff = self.linear([(a, 1.0), (b, -1.0)], 0.0, f"difference inside {label}")
+                one = sympy.S.One
+                diff = self.linear([(a, one), (b, -one)], ZERO, f"difference inside {label}")
                 r = self.unary("relu", diff, f"relu inside {label}")
                 # max(a, b) = b + relu(a - b);  min(a, b) = a - relu(a - b)
-                terms = [(b, 1.0), (r, 1.0)] if is_max else [(a, 1.0), (r, -1.0)]
-                paired.append(self.linear(terms, 0.0, label))
+                terms = [(b, one), (r, one)] if is_max else [(a, one), (r, -one)]
+                paired.append(self.linear(terms, ZERO, label))
             if len(nodes) % 2:
                 paired.append(nodes[-1])
             nodes = paired

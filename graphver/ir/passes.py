@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 
+import sympy
+
+from graphver.errors import DomainError
 from graphver.ir.graph import IRGraph, node_args
-from graphver.ops.registry import REGISTRY
+from graphver.ir.lower import sympy_function_of
 
 
 def fold_constants(ir: IRGraph) -> IRGraph:
-    """Fold constant terms into linear biases and evaluate ops whose arguments are all constant."""
-    import torch
-
+    """Fold constant terms into linear biases and evaluate ops whose arguments are all constant (exactly)."""
     g = ir.graph
     for node in ir.topological_order():
         data = g.nodes[node]
@@ -28,13 +29,12 @@ def fold_constants(ir: IRGraph) -> IRGraph:
         elif data["kind"] in ("unary", "binary"):
             args = node_args(data)
             if all(g.nodes[a]["kind"] == "const" for a in args):
-                op = REGISTRY[data["op"]]
-                values = [torch.tensor(g.nodes[a]["value"], dtype=torch.float64) for a in args]
-                value = float(op.f(*values, data.get("param")))
-                if not math.isfinite(value):
-                    from graphver.errors import DomainError
-
-                    raise DomainError(f"{data['label']}: constant argument leaves the domain of {data['op']}")
+                function = sympy_function_of(data["op"])
+                values = [g.nodes[a]["value"] for a in args]
+                value = function(*values, data["param"]) if data.get("param") is not None else function(*values)
+                numeric = complex(sympy.N(value, 30))
+                if numeric.imag != 0 or not math.isfinite(numeric.real):
+                    raise DomainError(f"node {data['label']!r}: constant argument leaves the domain of {data['op']}")
                 fold_to_const(ir, node, value)
     return ir
 
@@ -69,9 +69,9 @@ def fuse_linear(ir: IRGraph) -> IRGraph:
                 else:
                     terms.append((arg, coef))
             if changed:
-                merged: dict[int, float] = {}
+                merged: dict = {}
                 for a, c in terms:
-                    merged[a] = merged.get(a, 0.0) + c
+                    merged[a] = merged.get(a, 0) + c
                 ir.set_terms(node, merged.items(), bias)
     return prune(ir)
 
@@ -79,7 +79,7 @@ def fuse_linear(ir: IRGraph) -> IRGraph:
 def signature(data: dict) -> tuple:
     kind = data["kind"]
     if kind == "linear":
-        return ("linear", tuple(sorted(data["terms"])), data["bias"])
+        return ("linear", tuple(sorted(data["terms"], key=lambda t: t[0])), data["bias"])
     if kind in ("unary", "binary"):
         return (kind, data["op"], data.get("param"), tuple(data["args"]))
     if kind == "const":

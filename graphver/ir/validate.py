@@ -12,6 +12,13 @@ from graphver.ops.base import BinaryOp, UnaryOp
 from graphver.ops.registry import REGISTRY
 
 
+def finite_number(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def validate(ir: IRGraph, after: str = "") -> None:
     """Check arity, argument existence, edges, op registration, acyclicity and finite constants."""
     where = f" after pass {after!r}" if after else ""
@@ -34,10 +41,10 @@ def validate(ir: IRGraph, after: str = "") -> None:
                 fail(f"edge {arg} -> {node} missing")
         if set(g.predecessors(node)) != set(args):
             fail(f"node {node} has edges that are not arguments")
-        if kind == "const" and not math.isfinite(data["value"]):
+        if kind == "const" and not finite_number(data["value"]):
             fail(f"constant node {node} is not finite")
         if kind == "linear":
-            if not all(math.isfinite(c) for _, c in data["terms"]) or not math.isfinite(data["bias"]):
+            if not all(finite_number(c) for _, c in data["terms"]) or not finite_number(data["bias"]):
                 fail(f"linear node {node} ({data['label']}) has a non-finite coefficient")
         if kind in ("unary", "binary"):
             op = REGISTRY.get(data["op"])

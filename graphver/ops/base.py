@@ -28,8 +28,14 @@ from torch import Tensor
 
 # Smallest positive normal float64 is 2.2e-308: absolute slack for results that underflow.
 TINY = 1e-300
-# Slopes are choices, but they must stay finite.
+# Relative distance below a closed domain edge (sqrt at 0) still treated as rounding slack.
+EDGE_TOLERANCE = 1e-12
+# Slopes are choices, but they must stay finite (and representable in float32).
 MAX_SLOPE = 1e100
+
+
+def max_slope(t: Tensor) -> float:
+    return min(MAX_SLOPE, math.sqrt(torch.finfo(t.dtype).max))
 
 
 def eps_of(t: Tensor) -> float:
@@ -62,6 +68,12 @@ class PlaneRelaxation:
     upper_x: Tensor
     upper_y: Tensor
     upper_bias: Tensor
+
+
+def snap_to_zero(l: Tensor, u: Tensor) -> Tensor:
+    """``l`` moved to 0 where it lies in [-EDGE_TOLERANCE*(1 + |u|), 0)."""
+    slack = (l < 0) & (l >= -EDGE_TOLERANCE * (1.0 + u.abs()))
+    return torch.where(slack, torch.zeros_like(l), l)
 
 
 def sanitize_lower(b: Tensor) -> Tensor:
@@ -109,6 +121,16 @@ class UnaryOp:
     def domain_violation(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
         """Boolean mask of intervals that leave the op's domain."""
         return torch.zeros_like(l, dtype=torch.bool)
+
+    def snap_to_domain(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
+        """Lower end moved onto a closed domain edge when it lies below it only by rounding slack.
+
+        sqrt(x + 1) on x >= -1 sees an argument interval like [-4e-15, 3]: the slack comes from the rounding
+        margin of x + 1, not from the model. Ops with a closed lower edge (sqrt, x**p for p > 0) snap such
+        ends to the edge (``EDGE_TOLERANCE`` relative); the bounds then hold wherever the expression is
+        defined. Anything further out remains a DomainError.
+        """
+        return l
 
     def branch_point(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
         """Default branching point: the midpoint (any point strictly inside [l, u] is sound)."""
@@ -162,12 +184,14 @@ class UnaryOp:
         chord = (self.f(u, param) - self.f(l, param)) / width
         mid = self.df(l + width / 2, param)
         slope = torch.where((width > 0) & torch.isfinite(chord), chord, mid)
-        return torch.nan_to_num(slope, nan=0.0, posinf=MAX_SLOPE, neginf=-MAX_SLOPE)
+        cap = max_slope(l)
+        return torch.nan_to_num(slope, nan=0.0, posinf=cap, neginf=-cap).clamp(-cap, cap)
 
     def clamped_slope_range(self, l: Tensor, u: Tensor, param: float | None) -> tuple[Tensor, Tensor]:
         smin, smax = self.slope_range(l, u, param)
-        smin = torch.nan_to_num(smin, nan=0.0, posinf=MAX_SLOPE, neginf=-MAX_SLOPE).clamp(-MAX_SLOPE, MAX_SLOPE)
-        smax = torch.nan_to_num(smax, nan=0.0, posinf=MAX_SLOPE, neginf=-MAX_SLOPE).clamp(-MAX_SLOPE, MAX_SLOPE)
+        cap = max_slope(l)
+        smin = torch.nan_to_num(smin, nan=0.0, posinf=cap, neginf=-cap).clamp(-cap, cap)
+        smax = torch.nan_to_num(smax, nan=0.0, posinf=cap, neginf=-cap).clamp(-cap, cap)
         return smin, torch.maximum(smin, smax)
 
     def default_alpha(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from graphver.ops.base import UnaryOp
+from graphver.ops.base import UnaryOp, snap_to_zero
 from graphver.ops.registry import register
 
 
@@ -26,6 +26,9 @@ class Sqrt(UnaryOp):
 
     def domain_violation(self, l, u, param=None):
         return ~(l >= 0)
+
+    def snap_to_domain(self, l, u, param=None):
+        return snap_to_zero(l, u)
 
 
 @register
@@ -105,3 +108,6 @@ class PowReal(UnaryOp):
 
     def domain_violation(self, l, u, param=None):
         return ~(l > 0) if float(param) < 0 else ~(l >= 0)
+
+    def snap_to_domain(self, l, u, param=None):
+        return l if float(param) < 0 else snap_to_zero(l, u)

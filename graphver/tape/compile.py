@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
+from fractions import Fraction
 
 import sympy
 import torch
@@ -33,6 +35,24 @@ def compile_expressions(symbols: list[sympy.Symbol], outputs: list, debug: bool 
     if debug:
         print(tape.summary())
     return tape
+
+
+def round_exact(value) -> tuple[float, float]:
+    """The float nearest an exact sympy number, and an upper bound on the rounding error.
+
+    Rationals (every float constant of a model is one) are rounded once, correctly, with the exact error.
+    Irrationals (sqrt(2), pi, sin(1)) are evaluated to 50 digits first; their error bound adds 1e-40
+    relative for that evaluation.
+    """
+    if value.is_Rational:
+        fraction = Fraction(int(value.p), int(value.q))
+        nearest = float(fraction)
+        error = abs(fraction - Fraction(nearest))
+        return nearest, 0.0 if error == 0 else math.nextafter(float(error), math.inf)
+    digits = sympy.N(value, 50)
+    nearest = float(digits)
+    error = abs(digits - sympy.Float(nearest, 50)) + abs(digits) * sympy.Float("1e-40", 50)
+    return nearest, math.nextafter(float(error), math.inf)
 
 
 def levels(ir: IRGraph) -> dict[int, int]:
@@ -106,7 +126,7 @@ def freeze(ir: IRGraph) -> Tape:
         common = dict(kind=kind, start=start, stop=position, level=level,
                       refine=torch.tensor(refine, dtype=torch.long))
         if kind == "linear":
-            rows, cols, weights, bias, fan_in = [], [], [], [], 0
+            rows, cols, weights, weight_error, bias, bias_error, fan_in = [], [], [], [], [], [], 0
             for row, node in enumerate(nodes):
                 data = g.nodes[node]
                 terms = data.get("terms", ())
@@ -114,14 +134,20 @@ def freeze(ir: IRGraph) -> Tape:
                 for arg, coef in terms:
                     rows.append(row)
                     cols.append(index[arg])
-                    weights.append(coef)
-                bias.append(data["bias"] if data["kind"] == "linear" else data["value"])
+                    nearest, error = round_exact(coef)
+                    weights.append(nearest)
+                    weight_error.append(error)
+                nearest, error = round_exact(data["bias"] if data["kind"] == "linear" else data["value"])
+                bias.append(nearest)
+                bias_error.append(error)
             instructions.append(Instruction(
                 **common,
                 rows=torch.tensor(rows, dtype=torch.long),
                 cols=torch.tensor(cols, dtype=torch.long),
                 weights=torch.tensor(weights, dtype=torch.float64),
                 bias=torch.tensor(bias, dtype=torch.float64),
+                weight_error=torch.tensor(weight_error, dtype=torch.float64),
+                bias_error=torch.tensor(bias_error, dtype=torch.float64),
                 fan_in=fan_in,
             ))
         else:
@@ -133,7 +159,8 @@ def freeze(ir: IRGraph) -> Tape:
 
     fan_out = max((g.out_degree(n) for n in g.nodes), default=0) + 1
     fan_in = max((i.fan_in for i in instructions), default=0)
-    accumulation = fan_out + fan_in + len(ir.inputs) + len(instructions) + 4
+    width = max((i.size for i in instructions), default=0)
+    accumulation = fan_out + fan_in + width + len(ir.inputs) + len(instructions) + 4
     return Tape(
         n_inputs=len(ir.inputs),
         n_nodes=position,

@@ -16,11 +16,24 @@ from torch import Tensor
 from graphver.ops.registry import REGISTRY
 
 
+def convert_constants(values: Tensor, error: Tensor, dtype) -> tuple[Tensor, Tensor]:
+    """Constants in another float dtype, with their error bound grown by the new rounding (rounded up)."""
+    if values.dtype == dtype:
+        return values, error
+    converted = values.to(dtype)
+    extra = (values.double() - converted.double()).abs()
+    total = (error.double() + extra) * (1.0 + 1e-12)
+    total_new = total.to(dtype)
+    total_new = torch.where(total_new.double() < total, torch.nextafter(total_new, torch.full_like(total_new, float("inf"))), total_new)
+    return converted, total_new
+
+
 @dataclass(frozen=True)
 class Instruction:
     """One vectorised instruction.
 
-    kind: "linear" (``rows``, ``cols``, ``weights``, ``bias``: out[rows] += weights * x[cols], plus bias),
+    kind: "linear" (``rows``, ``cols``, ``weights``, ``bias``: out[rows] += weights * x[cols], plus bias;
+          ``weight_error``/``bias_error`` bound |exact constant - stored float| for each of them),
           "unary" or "binary" (``op`` with ``param``; ``args`` holds one or two index tensors into the
           global node vector).
     refine: local indices of outputs whose bounds CROWN refines (inputs of nonlinear ops whose IBP
@@ -39,6 +52,8 @@ class Instruction:
     cols: Tensor | None = None
     weights: Tensor | None = None
     bias: Tensor | None = None
+    weight_error: Tensor | None = None
+    bias_error: Tensor | None = None
     fan_in: int = 0
     refine: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
 
@@ -58,19 +73,15 @@ class Instruction:
 
     def to(self, device, dtype) -> "Instruction":
         def move(t):
-            if t is None:
-                return None
-            return t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device=device)
+            return None if t is None else t.to(device=device)
 
-        return replace(
-            self,
-            args=tuple(move(a) for a in self.args),
-            rows=move(self.rows),
-            cols=move(self.cols),
-            weights=move(self.weights),
-            bias=move(self.bias),
-            refine=move(self.refine),
-        )
+        changes = dict(args=tuple(move(a) for a in self.args), rows=move(self.rows), cols=move(self.cols),
+                      refine=move(self.refine))
+        if self.kind == "linear":
+            changes["weights"], changes["weight_error"] = convert_constants(self.weights, self.weight_error, dtype)
+            changes["bias"], changes["bias_error"] = convert_constants(self.bias, self.bias_error, dtype)
+            changes = {k: move(v) for k, v in changes.items() if k not in ("args",)} | {"args": changes["args"]}
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
