@@ -6,12 +6,15 @@ output intervals [B, n_outputs] out.
 
 from __future__ import annotations
 
+import difflib
+
 import torch
 from torch import Tensor
 
 from graphver.bounds.alpha import alpha_lower
 from graphver.bounds.crown import backward_lower, crown_refine_hook
 from graphver.bounds.ibp import forward_bounds
+from graphver.errors import OptionError
 from graphver.options import BoundOptions
 from graphver.tape.tape import Tape
 
@@ -34,10 +37,10 @@ def output_bounds(
 
     The final CROWN/alpha bound is intersected with IBP, so it is never looser than IBP.
     """
-    from graphver.errors import OptionError
-
     if method not in METHODS:
-        raise OptionError(f"unknown bound method {method!r}; choose one of {', '.join(METHODS)}")
+        close = difflib.get_close_matches(str(method), METHODS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise OptionError(f"unknown bound method {method!r}; choose one of {', '.join(METHODS)}.{hint}")
     options = options or BoundOptions()
     lo, hi = node_bounds(tape, lower, upper, method, options)
     targets = tape.outputs

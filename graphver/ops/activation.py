@@ -23,6 +23,10 @@ class Tanh(UnaryOp):
     def f(self, x, param=None):
         return torch.tanh(x)
 
+    def curvature_scaled(self, x, param=None):
+        t = torch.tanh(x)
+        return 2.0 * t.abs() * (1.0 - t * t) * x * x
+
     def df(self, x, param=None):
         t = torch.tanh(x)
         return 1.0 - t * t
@@ -43,6 +47,10 @@ class Sigmoid(UnaryOp):
 
     def f(self, x, param=None):
         return torch.sigmoid(x)
+
+    def curvature_scaled(self, x, param=None):
+        s = torch.sigmoid(x)
+        return (s * (1.0 - s) * (1.0 - 2.0 * s)).abs() * x * x
 
     def df(self, x, param=None):
         s = torch.sigmoid(x)
@@ -65,6 +73,9 @@ class Relu(UnaryOp):
     def f(self, x, param=None):
         return torch.clamp(x, min=0.0)
 
+    def curvature_scaled(self, x, param=None):
+        return torch.zeros_like(x)  # piecewise linear; the kink 0 is located exactly
+
     def df(self, x, param=None):
         return (x > 0).to(x.dtype)
 
@@ -83,6 +94,9 @@ class Abs(UnaryOp):
 
     def f(self, x, param=None):
         return torch.abs(x)
+
+    def curvature_scaled(self, x, param=None):
+        return torch.zeros_like(x)
 
     def df(self, x, param=None):
         return torch.sign(x)

@@ -12,10 +12,12 @@ s_min)`` with ``alpha`` clamped to [0, 1] and [s_min, s_max] the range of f' on 
 Floating point: every concretised value ``b`` is moved outward by ``support_margin`` which covers
 (i) the error of torch's implementation of f, ``ulps`` units in the last place of |f| (documented per op;
 ``eval_error`` can widen it, e.g. for a rounded exponent), (ii) the rounding of ``a*x`` and of the
-subtraction, (iii) for ops that define ``d2f``, the second-order error ``|f''|*delta**2/2`` of a critical
-point whose computed location is off by up to ``delta = 16*eps*max(|l|, |u|)`` (periodic ops, tan).
-Endpoints are evaluated exactly where they are, so only critical points carry a location error, and there
-g'(x*) = 0 makes that error second order.
+subtraction, (iii) the second-order error ``|f''|*delta**2/2`` of a critical point whose computed location
+is off by ``delta``: endpoints are evaluated exactly where they are, so only critical points carry a
+location error, and there g'(x*) = 0 makes the error second order. We take
+``delta = 16*eps*(|x| + location_floor)`` (relative for most ops; periodic ops add an absolute floor for
+their root offsets) and ops provide ``curvature_scaled(x) = |f''(x)|*(|x| + location_floor)**2`` in a
+form that does not overflow; the term is doubled to cover the variation of f'' between x and x*.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class UnaryOp:
     domain: str = "all reals"
     has_param: bool = False
     sample_params: tuple = (None,)  # parameter values the registry-driven tests exercise
-    d2f = None  # optional second derivative, for the second-order margin term
+    location_floor: float = 0.0  # absolute part of a critical point's location error (periodic ops)
 
     # --- what subclasses define -------------------------------------------------------------
     def f(self, x: Tensor, param: float | None = None) -> Tensor:
@@ -162,13 +164,16 @@ class UnaryOp:
         return eps_of(l) * (evaluation + 4.0 * (fx.abs() + (a.unsqueeze(-1) * points).abs()))
 
     def second_order_error(self, l: Tensor, u: Tensor, points: Tensor, param) -> Tensor:
-        """Term (iii), plus the absolute slack ``tiny`` that covers underflow."""
-        if self.d2f is None:
+        """Term (iii) over the critical candidates (not the endpoints), plus ``tiny`` for underflow."""
+        critical = points[..., 2:]
+        if critical.shape[-1] == 0:
             return torch.full_like(l, tiny_of(l))
-        mag = torch.maximum(l.abs(), u.abs())
-        curvature = torch.nan_to_num(self.d2f(points, param).abs(), nan=math.inf).amax(dim=-1)
-        term = curvature * 0.5 * (16.0 * eps_of(l) * mag) ** 2
-        return torch.nan_to_num(term, nan=math.inf) + tiny_of(l)
+        curvature = torch.nan_to_num(self.curvature_scaled(critical, param).abs(), nan=math.inf).amax(dim=-1)
+        return curvature * (16.0 * eps_of(l)) ** 2 + tiny_of(l)
+
+    def curvature_scaled(self, x: Tensor, param: float | None) -> Tensor:
+        """``|f''(x)| * (|x| + location_floor)**2``, computed without overflow (0 for piecewise-linear ops)."""
+        raise NotImplementedError
 
     def eval_error(self, points: Tensor, fx: Tensor, param: float | None) -> Tensor:
         """Bound on |computed f - true f| at each point, in units of eps (default: ``ulps*|f|``)."""

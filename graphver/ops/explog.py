@@ -16,6 +16,9 @@ class Exp(UnaryOp):
     def f(self, x, param=None):
         return torch.exp(x)
 
+    def curvature_scaled(self, x, param=None):
+        return torch.exp(x) * x * x
+
     def df(self, x, param=None):
         return torch.exp(x)
 
@@ -32,6 +35,9 @@ class Log(UnaryOp):
 
     def f(self, x, param=None):
         return torch.log(x)
+
+    def curvature_scaled(self, x, param=None):
+        return torch.ones_like(x)  # |-1/x^2| * x^2
 
     def df(self, x, param=None):
         return 1.0 / x

@@ -17,6 +17,9 @@ class Sqrt(UnaryOp):
     def f(self, x, param=None):
         return torch.sqrt(x)
 
+    def curvature_scaled(self, x, param=None):
+        return 0.25 * torch.sqrt(x)  # x^(-3/2)/4 * x^2
+
     def df(self, x, param=None):
         return 0.5 / torch.sqrt(x)
 
@@ -48,6 +51,10 @@ class PowInt(UnaryOp):
 
     def f(self, x, param=None):
         return torch.pow(x, int(param))
+
+    def curvature_scaled(self, x, param=None):
+        n = int(param)
+        return abs(n * (n - 1)) * torch.pow(x, n).abs()  # |n(n-1) x^(n-2)| * x^2
 
     def df(self, x, param=None):
         n = int(param)
@@ -91,6 +98,10 @@ class PowReal(UnaryOp):
 
     def f(self, x, param=None):
         return torch.pow(x, float(param))
+
+    def curvature_scaled(self, x, param=None):
+        p = float(param)
+        return abs(p * (p - 1.0)) * torch.pow(x, p)
 
     def df(self, x, param=None):
         p = float(param)

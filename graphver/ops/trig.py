@@ -31,6 +31,7 @@ def periodic_candidates(roots, l, u, period=TWO_PI):
 class Sin(UnaryOp):
     name = "sin"
     ulps = 8.0
+    location_floor = 4.0  # roots acos(a) + 2*pi*k carry an absolute error of a few ulps of pi
 
     def f(self, x, param=None):
         return torch.sin(x)
@@ -38,8 +39,8 @@ class Sin(UnaryOp):
     def df(self, x, param=None):
         return torch.cos(x)
 
-    def d2f(self, x, param=None):
-        return torch.ones_like(x)  # |sin''| <= 1
+    def curvature_scaled(self, x, param=None):
+        return (x.abs() + self.location_floor) ** 2  # |sin''| <= 1
 
     def critical_points(self, a, l, u, param=None):
         root = torch.acos(a)  # cos(x) = a; NaN when |a| > 1
@@ -53,6 +54,7 @@ class Sin(UnaryOp):
 class Cos(UnaryOp):
     name = "cos"
     ulps = 8.0
+    location_floor = 4.0
 
     def f(self, x, param=None):
         return torch.cos(x)
@@ -60,8 +62,8 @@ class Cos(UnaryOp):
     def df(self, x, param=None):
         return -torch.sin(x)
 
-    def d2f(self, x, param=None):
-        return torch.ones_like(x)
+    def curvature_scaled(self, x, param=None):
+        return (x.abs() + self.location_floor) ** 2  # |cos''| <= 1
 
     def critical_points(self, a, l, u, param=None):
         root = torch.asin(-a)  # -sin(x) = a
@@ -85,6 +87,7 @@ def tan_branch(x):
 class Tan(UnaryOp):
     name = "tan"
     ulps = 8.0
+    location_floor = 4.0
     domain = "one branch of tan, away from the poles pi/2 + k*pi"
 
     def f(self, x, param=None):
@@ -94,9 +97,9 @@ class Tan(UnaryOp):
         c = torch.cos(x)
         return 1.0 / (c * c)
 
-    def d2f(self, x, param=None):
+    def curvature_scaled(self, x, param=None):
         t = torch.tan(x)
-        return 2.0 * t * (1.0 + t * t)
+        return 2.0 * t.abs() * (1.0 + t * t) * (x.abs() + self.location_floor) ** 2
 
     def critical_points(self, a, l, u, param=None):
         # sec^2(x) = a  ->  x = k*pi +- acos(1/sqrt(a)) for a >= 1, in the branch of l
@@ -127,6 +130,10 @@ class Atan(UnaryOp):
 
     def f(self, x, param=None):
         return torch.atan(x)
+
+    def curvature_scaled(self, x, param=None):
+        s = x.abs() / (1.0 + x * x)
+        return 2.0 * s * s * x.abs()  # |2x/(1+x^2)^2| * x^2
 
     def df(self, x, param=None):
         return 1.0 / (1.0 + x * x)
