@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from graphver.errors import DomainError
+from graphver.ir.lower import label_text
 from graphver.ops.linear import linear_interval
 from graphver.tape.tape import Instruction, Tape
 
@@ -20,7 +21,7 @@ def check_domain(tape: Tape, instr: Instruction, bounds: list[tuple[Tensor, Tens
     if not bool(bad.any()):
         return
     box, j = (int(v) for v in torch.nonzero(bad)[0])
-    label = tape.labels[instr.start + j]
+    label = label_text(tape.labels[instr.start + j])
     intervals = ", ".join(f"[{float(l[box, j]):.17g}, {float(u[box, j]):.17g}]" for l, u in bounds)
     where = f" (box {box} of the batch)" if bad.shape[0] > 1 else ""
     raise DomainError(

@@ -37,10 +37,30 @@ SUPPORTED_TEXT = (
 )
 
 
+class PartLabel:
+    """Label of a helper node created while lowering ``whole``; printed lazily."""
+
+    def __init__(self, what: str, whole):
+        self.what, self.whole = what, whole
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.whole}"
+
+
+def label_text(label, limit: int = 200) -> str:
+    """A node label as text for messages, shortened to ``limit`` characters."""
+    text = str(label)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def exact(number: sympy.Expr, where: str) -> sympy.Expr:
     """An exact real sympy number (a Float becomes the binary fraction it stores); rejects inf, nan, complex."""
     if isinstance(number, sympy.Float):
-        number = sympy.Rational(number)
+        if not number.is_finite:
+            raise ModelError(f"the constant {number} in {where} is not a finite real number")
+        return sympy.Rational(number)
+    if number.is_Rational:
+        return number
     value = complex(sympy.N(number, 30))
     if value.imag != 0 or value.real != value.real or value.real in (float("inf"), float("-inf")):
         raise ModelError(f"the constant {number} in {where} is not a finite real number")
@@ -97,7 +117,7 @@ class Lowerer:
         while len(nodes) > 1:
             paired = []
             for i in range(0, len(nodes) - 1, 2):
-                sub = label if len(nodes) == 2 else f"partial product in {label}"
+                sub = label if len(nodes) == 2 else PartLabel("partial product in", label)
                 paired.append(self.ir.add("binary", sub, op="mul", param=None, args=(nodes[i], nodes[i + 1])))
             if len(nodes) % 2:
                 paired.append(nodes[-1])
@@ -105,7 +125,7 @@ class Lowerer:
         return nodes[0]
 
     def _lower(self, expr) -> int:
-        label = str(expr)
+        label = expr  # printed lazily (printing large sums costs more than compiling them)
         if expr.is_Symbol:
             raise ModelError(f"symbol {expr} is not a variable of this model; declare it with m.var({expr.name!r}, lb, ub)")
         if expr.is_number:
@@ -166,8 +186,8 @@ class Lowerer:
             for i in range(0, len(nodes) - 1, 2):
                 a, b = nodes[i], nodes[i + 1]
                 one = sympy.S.One
-                diff = self.linear([(a, one), (b, -one)], ZERO, f"difference inside {label}")
-                r = self.unary("relu", diff, f"relu inside {label}")
+                diff = self.linear([(a, one), (b, -one)], ZERO, PartLabel("difference inside", label))
+                r = self.unary("relu", diff, PartLabel("relu inside", label))
                 # max(a, b) = b + relu(a - b);  min(a, b) = a - relu(a - b)
                 terms = [(b, one), (r, one)] if is_max else [(a, one), (r, -one)]
                 paired.append(self.linear(terms, ZERO, label))

@@ -8,7 +8,7 @@ import sympy
 
 from graphver.errors import DomainError
 from graphver.ir.graph import IRGraph, node_args
-from graphver.ir.lower import sympy_function_of
+from graphver.ir.lower import label_text, sympy_function_of
 
 
 def fold_constants(ir: IRGraph) -> IRGraph:
@@ -34,7 +34,7 @@ def fold_constants(ir: IRGraph) -> IRGraph:
                 value = function(*values, data["param"]) if data.get("param") is not None else function(*values)
                 numeric = complex(sympy.N(value, 30))
                 if numeric.imag != 0 or not math.isfinite(numeric.real):
-                    raise DomainError(f"node {data['label']!r}: constant argument leaves the domain of {data['op']}")
+                    raise DomainError(f"node {label_text(data['label'])!r}: constant argument leaves the domain of {data['op']}")
                 fold_to_const(ir, node, value)
     return ir
 

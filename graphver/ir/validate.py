@@ -8,6 +8,7 @@ import networkx as nx
 
 from graphver.errors import InternalError
 from graphver.ir.graph import KINDS, IRGraph, node_args
+from graphver.ir.lower import label_text
 from graphver.ops.base import BinaryOp, UnaryOp
 from graphver.ops.registry import REGISTRY
 
@@ -36,7 +37,7 @@ def validate(ir: IRGraph, after: str = "") -> None:
         args = node_args(data)
         for arg in args:
             if arg not in g:
-                fail(f"node {node} ({data['label']}) refers to missing node {arg}")
+                fail(f"node {node} ({label_text(data['label'])}) refers to missing node {arg}")
             if not g.has_edge(arg, node):
                 fail(f"edge {arg} -> {node} missing")
         if set(g.predecessors(node)) != set(args):
@@ -45,19 +46,19 @@ def validate(ir: IRGraph, after: str = "") -> None:
             fail(f"constant node {node} is not finite")
         if kind == "linear":
             if not all(finite_number(c) for _, c in data["terms"]) or not finite_number(data["bias"]):
-                fail(f"linear node {node} ({data['label']}) has a non-finite coefficient")
+                fail(f"linear node {node} ({label_text(data['label'])}) has a non-finite coefficient")
         if kind in ("unary", "binary"):
             op = REGISTRY.get(data["op"])
             expected = UnaryOp if kind == "unary" else BinaryOp
             if not isinstance(op, expected):
                 fail(f"node {node} uses {data['op']!r}, not a registered {kind} op")
             if len(args) != (1 if kind == "unary" else 2):
-                fail(f"node {node} ({data['label']}) has {len(args)} arguments")
+                fail(f"node {node} ({label_text(data['label'])}) has {len(args)} arguments")
             if op.has_param != (data.get("param") is not None):
-                fail(f"node {node} ({data['label']}): parameter mismatch for op {data['op']}")
+                fail(f"node {node} ({label_text(data['label'])}): parameter mismatch for op {data['op']}")
             for arg in args:
                 if g.nodes[arg]["kind"] == "const":
-                    fail(f"node {node} ({data['label']}) has a constant argument (should have been folded)")
+                    fail(f"node {node} ({label_text(data['label'])}) has a constant argument (should have been folded)")
     for out in ir.outputs:
         if out not in g:
             fail(f"output node {out} is missing")

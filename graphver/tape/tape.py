@@ -92,7 +92,7 @@ class Tape:
     n_nodes: int
     instructions: tuple[Instruction, ...]
     outputs: Tensor
-    labels: tuple[str, ...]
+    labels: tuple  # sympy expressions or strings; str() them for messages
     input_names: tuple[str, ...]
     accumulation_terms: int  # bound on the terms of any sum formed by a backward pass (rounding margins)
     device: torch.device = torch.device("cpu")
