@@ -1,7 +1,7 @@
 """alpha-CROWN: optimise the relaxation parameters of every nonlinear node jointly, by Adam.
 
-Each nonlinear instruction gets a parameter tensor [2, B, 2Q, size] (lower and upper line, a separate
-set per query row). Every value is sound (the ops clamp it into [0, 1] and build a valid line from
+Every entry (query row, node) of a nonlinear step of the backward plan gets a parameter pair (lower and
+upper line), so each query row has its own set. Every value is sound (the ops clamp it into [0, 1] and build a valid line from
 it), so the best bound seen over the iterations is a certified bound. Intermediate bounds stay those of
 CROWN (IBP intersected), computed once.
 """
@@ -13,22 +13,22 @@ import warnings
 import torch
 from torch import Tensor
 
-from graphver.bounds.crown import backward_lower
+from graphver.bounds.crown import backward_lower, run_plan
 from graphver.bounds.ibp import argument_bounds
+from graphver.bounds.plan import BackwardPlan, plan_for
 from graphver.tape.tape import Tape
 
 
-def initial_alphas(tape: Tape, lo: Tensor, hi: Tensor, upto: int, rows: int) -> dict[int, Tensor]:
-    """CROWN's default parameters (chord slopes, McCormick weight 1/2), expanded per query row."""
+def initial_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor) -> dict[int, Tensor]:
+    """CROWN's default parameters (chord slopes, McCormick weight 1/2), one pair per plan entry."""
     alphas = {}
-    for index in range(upto + 1):
-        instr = tape.instructions[index]
+    for number, step in enumerate(plan.steps):
+        instr = tape.instructions[step.instruction]
         if instr.kind == "linear":
             continue
-        flat = [t for pair in argument_bounds(instr, lo, hi) for t in pair]
-        start = instr.op_object.default_alpha(*flat, instr.param)  # [B, size]
-        start = start.unsqueeze(1).expand(-1, rows, -1)
-        alphas[index] = torch.stack([start, start]).clone().requires_grad_(True)
+        flat = [t[:, step.local] for pair in argument_bounds(instr, lo, hi) for t in pair]
+        start = instr.op_object.default_alpha(*flat, instr.param)  # [B, entries]
+        alphas[number] = torch.stack([start, start]).clone().requires_grad_(True)
     return alphas
 
 
@@ -40,13 +40,14 @@ def alpha_lower(
         best = backward_lower(tape, lo, hi, targets, upto)
     if iterations == 0 or upto < 0:
         return best
-    alphas = initial_alphas(tape, lo, hi, upto, 2 * targets.numel())
+    plan = plan_for(tape, targets, upto)
+    alphas = initial_alphas(tape, plan, lo, hi)
     if not alphas:
         return best
     optimizer = torch.optim.Adam(list(alphas.values()), lr=lr)
     try:
         for _ in range(iterations):
-            result = backward_lower(tape, lo, hi, targets, upto, alphas)
+            result = run_plan(tape, plan, lo, hi, alphas)
             best = torch.maximum(best, result.detach())
             finite = torch.isfinite(result)
             if not bool(finite.any()):
@@ -59,7 +60,7 @@ def alpha_lower(
                 for value in alphas.values():
                     value.clamp_(0.0, 1.0)
         with torch.no_grad():
-            best = torch.maximum(best, backward_lower(tape, lo, hi, targets, upto, alphas))
+            best = torch.maximum(best, run_plan(tape, plan, lo, hi, alphas))
     except KeyboardInterrupt:
         warnings.warn("alpha optimisation interrupted: returning the best bound proven so far", stacklevel=2)
     return best

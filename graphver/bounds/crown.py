@@ -1,15 +1,18 @@
 """CROWN: backward linear bound propagation over the tape.
 
 For queries y_q = c_q^T z (here: selected nodes, each bounded from below and from above, i.e. 2Q rows
-``+z_t`` and ``-z_t``), the backward pass keeps a coefficient ``lam`` on every node. At an instruction
-z = f(h) with relaxation ``aL*h + bL <= f(h) <= aU*h + bU``, the coefficient on z moves to h as
-``lam+ * aL + lam- * aU`` and the bias gains ``lam+ * bL + lam- * bU``; linear instructions pass
-coefficients through their weights. At the inputs, ``sum(lam+ * l + lam- * u) + bias`` is a lower bound.
+``+z_t`` and ``-z_t``), the backward pass keeps a coefficient on every (row, node) pair the rows can
+reach (a sparse ``BackwardPlan``). At an instruction z = f(h) with relaxation
+``aL*h + bL <= f(h) <= aU*h + bU``, the coefficient on z moves to h as ``lam+ * aL + lam- * aU`` and the
+bias gains ``lam+ * bL + lam- * bU``; linear instructions pass coefficients through their weights. At the
+inputs, ``sum(lam+ * l + lam- * u) + bias`` is a lower bound of the row.
 
 Rounding (see docs/developer.md): every product and sum of the pass rounds. We bound the effect on the
 final value by ``gamma_n * slack`` where ``slack`` sums ``|term| * max(|l|, |u|)`` of every coefficient
 term formed (and ``|term|`` of every bias term), and n bounds the length of any accumulated sum
-(``Tape.accumulation_terms``). The result is a rigorous lower bound in floating point.
+(``Tape.accumulation_terms``). The stored linear constants differ from the model's exact ones by at most
+their recorded errors, which adds ``sum(|coefficient| * error * magnitude)`` exactly (not scaled by gamma).
+The result is a rigorous lower bound in floating point.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from torch import Tensor
 
 from graphver.bounds.ibp import argument_bounds
+from graphver.bounds.plan import BackwardPlan, PlanStep, plan_for
 from graphver.ops.base import tiny_of
 from graphver.ops.linear import gamma
 from graphver.tape.tape import Tape
@@ -30,9 +34,81 @@ def weighted(coef: Tensor, value: Tensor) -> Tensor:
     return torch.where(coef == 0, torch.zeros_like(coef), coef * value)
 
 
-def magnitude_sum(term: Tensor, magnitude: Tensor) -> Tensor:
-    """sum over the last axis of |term| * magnitude, with 0 * inf taken as 0."""
-    return torch.nan_to_num(term.abs() * magnitude, nan=0.0).sum(-1)
+def magnitude(term: Tensor, size: Tensor) -> Tensor:
+    """|term| * size, with 0 * inf taken as 0."""
+    return torch.nan_to_num(term.abs() * size, nan=0.0)
+
+
+def per_row(values: Tensor, rows: Tensor, n_rows: int) -> Tensor:
+    """Sum [B, m] values into [B, n_rows] by their row index."""
+    out = torch.zeros(values.shape[0], n_rows, dtype=values.dtype, device=values.device)
+    return out.index_add(1, rows, values)
+
+
+def step_lines(tape: Tape, step: PlanStep, lo: Tensor, hi: Tensor, alpha: Tensor | None):
+    """Relaxation coefficients at each entry of a nonlinear step: [(lower slope, upper slope)] per argument,
+    lower bias, upper bias, all [B, entries]. Without ``alpha`` the lines are computed once per node."""
+    instr = tape.instructions[step.instruction]
+    op = instr.op_object
+    bounds = argument_bounds(instr, lo, hi)
+    if alpha is None:
+        flat = [t for pair in bounds for t in pair]
+        relaxation = op.relax(*flat, instr.param)
+        pick = lambda t: t[:, step.local]  # noqa: E731
+    else:
+        flat = [t[:, step.local] for pair in bounds for t in pair]
+        relaxation = op.relax(*flat, instr.param, alpha[0], alpha[1])
+        pick = lambda t: t  # noqa: E731
+    if instr.kind == "unary":
+        slopes = [(pick(relaxation.lower_slope), pick(relaxation.upper_slope))]
+    else:
+        slopes = [(pick(relaxation.lower_x), pick(relaxation.upper_x)), (pick(relaxation.lower_y), pick(relaxation.upper_y))]
+    return slopes, pick(relaxation.lower_bias), pick(relaxation.upper_bias)
+
+
+def run_plan(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, alphas: dict[int, Tensor] | None) -> Tensor:
+    """Execute a backward plan; returns the certified lower bound of every row, [B, rows]."""
+    batch = lo.shape[0]
+    lam = torch.zeros(batch, plan.entries, dtype=lo.dtype, device=lo.device)
+    lam[:, plan.start_entries] = plan.start_values.to(lo.dtype)
+    bias = torch.zeros(batch, plan.rows, dtype=lo.dtype, device=lo.device)
+    slack = torch.zeros_like(bias)
+    constant_error = torch.zeros_like(bias)  # errors that are not roundings of this pass (constants)
+    size = torch.maximum(lo.abs(), hi.abs())
+
+    for number, step in enumerate(plan.steps):
+        instr = tape.instructions[step.instruction]
+        coef = lam[:, step.begin : step.end].clone()
+        if instr.kind == "linear":
+            moved = coef[:, step.term_source] * instr.weights[step.term_weight]
+            lam.index_add_(1, step.term_target, moved)
+            term_size = size[:, step.term_node]
+            slack = slack + per_row(magnitude(moved, term_size), step.term_query, plan.rows)
+            bias_terms = weighted(coef, instr.bias[step.local])
+            errors = magnitude(coef[:, step.term_source] * instr.weight_error[step.term_weight], term_size)
+            errors = per_row(errors, step.term_query, plan.rows)
+            constant_error = constant_error + errors + per_row(magnitude(coef, instr.bias_error[step.local]), step.query, plan.rows)
+        else:
+            alpha = alphas.get(number) if alphas else None
+            slopes, lower_bias, upper_bias = step_lines(tape, step, lo, hi, alpha)
+            pos, neg = coef.clamp(min=0), coef.clamp(max=0)
+            for arg, entries, (slope_lower, slope_upper) in zip(instr.args, step.arg_entries, slopes):
+                moved = pos * slope_lower + neg * slope_upper
+                lam.index_add_(1, entries, moved)
+                slack = slack + per_row(magnitude(moved, size[:, arg[step.local]]), step.query, plan.rows)
+            bias_terms = weighted(pos, lower_bias) + weighted(neg, upper_bias)
+        bias = bias + per_row(bias_terms, step.query, plan.rows)
+        slack = slack + per_row(torch.nan_to_num(bias_terms.abs(), nan=0.0), step.query, plan.rows)
+
+    coef = lam[:, : plan.input_end]
+    lower_in, upper_in = lo[:, plan.input_node], hi[:, plan.input_node]
+    values = weighted(coef.clamp(min=0), lower_in) + weighted(coef.clamp(max=0), upper_in)
+    value = per_row(values, plan.input_query, plan.rows) + bias
+    slack = slack + per_row(magnitude(coef, size[:, plan.input_node]), plan.input_query, plan.rows) + bias.abs()
+    slack = slack + constant_error
+    rounding = gamma(tape.accumulation_terms, torch.finfo(lo.dtype).eps) * slack * (1.0 + 1e-6)
+    result = value - rounding - constant_error - tiny_of(lo)
+    return torch.where(torch.isnan(result), torch.full_like(result, -math.inf), result)
 
 
 def backward_lower(
@@ -46,76 +122,22 @@ def backward_lower(
     """Lower bounds of ``+z_t`` and ``-z_t`` for the global nodes ``targets`` ([Q]); returns [B, 2Q].
 
     ``upto``: index of the last instruction the pass starts from (every target lies at or before it; -1
-    when all targets are inputs). ``alphas``: optional relaxation parameters per instruction index, each
-    of shape [2, B, 2Q, size] (lower and upper line); absent instructions use the CROWN default.
+    when all targets are inputs). ``alphas``: optional relaxation parameters per plan step, each of
+    shape [2, B, entries of the step] (lower and upper line); absent steps use the CROWN default.
     """
-    batch, q = lo.shape[0], targets.numel()
-    width = tape.instructions[upto].stop if upto >= 0 else tape.n_inputs
-    lam = torch.zeros(batch, 2 * q, width, dtype=lo.dtype, device=lo.device)
-    rows = torch.arange(q, device=lo.device)
-    lam[:, rows, targets] = 1.0
-    lam[:, rows + q, targets] = -1.0
-    bias = torch.zeros(batch, 2 * q, dtype=lo.dtype, device=lo.device)
-    slack = torch.zeros_like(bias)
-    exact_slack = torch.zeros_like(bias)  # errors that are not roundings of this pass (constants)
-    magnitude = torch.maximum(lo[:, :width].abs(), hi[:, :width].abs())
-
-    for index in range(upto, -1, -1):
-        instr = tape.instructions[index]
-        coef = lam[:, :, instr.start : instr.stop].clone()
-        if instr.kind == "linear":
-            coef_rows = coef[:, :, instr.rows]
-            src = coef_rows * instr.weights
-            lam.index_add_(2, instr.cols, src)
-            bias_terms = weighted(coef, instr.bias)
-            slack = slack + magnitude_sum(src, magnitude[:, None, instr.cols])
-            # The stored constants differ from the exact ones by at most weight_error / bias_error.
-            constants = magnitude_sum(coef_rows * instr.weight_error, magnitude[:, None, instr.cols])
-            constants = constants + magnitude_sum(coef, instr.bias_error)
-            exact_slack = exact_slack + constants
-        else:
-            op = instr.op_object
-            pos, neg = coef.clamp(min=0), coef.clamp(max=0)
-            alpha = alphas.get(index) if alphas else None
-            bounds = [(l.unsqueeze(1), u.unsqueeze(1)) for l, u in argument_bounds(instr, lo, hi)]
-            flat = [t for pair in bounds for t in pair]
-            if instr.kind == "unary":
-                lines = op.relax(*flat, instr.param, *(alpha if alpha is not None else (None, None)))
-                slopes = [(lines.lower_slope, lines.upper_slope)]
-                lower_bias, upper_bias = lines.lower_bias, lines.upper_bias
-            else:
-                planes = op.relax(*flat, instr.param, *(alpha if alpha is not None else (None, None)))
-                slopes = [(planes.lower_x, planes.upper_x), (planes.lower_y, planes.upper_y)]
-                lower_bias, upper_bias = planes.lower_bias, planes.upper_bias
-            for arg, (slope_lower, slope_upper) in zip(instr.args, slopes):
-                src = pos * slope_lower + neg * slope_upper
-                lam.index_add_(2, arg, src)
-                slack = slack + magnitude_sum(src, magnitude[:, None, arg])
-            bias_terms = weighted(pos, lower_bias) + weighted(neg, upper_bias)
-        bias = bias + bias_terms.sum(-1)
-        slack = slack + torch.nan_to_num(bias_terms.abs(), nan=0.0).sum(-1)
-
-    coef = lam[:, :, : tape.n_inputs]
-    lower_in, upper_in = lo[:, None, : tape.n_inputs], hi[:, None, : tape.n_inputs]
-    value = (weighted(coef.clamp(min=0), lower_in) + weighted(coef.clamp(max=0), upper_in)).sum(-1) + bias
-    slack = slack + magnitude_sum(coef, magnitude[:, None, : tape.n_inputs]) + bias.abs()
-    slack = slack + exact_slack
-    margin = gamma(tape.accumulation_terms, torch.finfo(lo.dtype).eps) * slack * (1.0 + 1e-6) + exact_slack + tiny_of(lo)
-    result = value - margin
-    return torch.where(torch.isnan(result), torch.full_like(result, -math.inf), result)
-
-
-def chunk_size(batch: int, width: int, max_elements: int) -> int:
-    """How many targets one backward pass may take within the memory cap (2 rows per target)."""
-    return max(1, max_elements // max(1, 2 * batch * width))
+    return run_plan(tape, plan_for(tape, targets, upto), lo, hi, alphas)
 
 
 def crown_refine_hook(tape: Tape, max_elements: int):
-    """A forward_bounds hook that tightens the marked outputs of an instruction with CROWN, in place."""
+    """A forward_bounds hook that tightens the marked outputs of an instruction with CROWN, in place.
+
+    Targets are split into chunks whose plans keep batch x entries under ``max_elements``."""
 
     def refine(index, instr, lo, hi):
-        targets_all = instr.start + instr.refine
-        step = chunk_size(lo.shape[0], instr.stop, max_elements)
+        targets_all = instr.start + instr.refine.to(lo.device)
+        plan = plan_for(tape, targets_all, index)
+        chunks = max(1, math.ceil(lo.shape[0] * plan.entries / max_elements))
+        step = max(1, math.ceil(targets_all.numel() / chunks))
         for begin in range(0, targets_all.numel(), step):
             targets = targets_all[begin : begin + step]
             result = backward_lower(tape, lo, hi, targets, index)

@@ -97,6 +97,7 @@ class Tape:
     accumulation_terms: int  # bound on the terms of any sum formed by a backward pass (rounding margins)
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float64
+    cache: dict = field(default_factory=dict, compare=False, repr=False)  # derived data (backward plans)
 
     @property
     def n_instructions(self) -> int:
