@@ -11,6 +11,7 @@ from sympy import Abs, Max, Min, atan, cos, exp, log, sin, sqrt, tan, tanh
 from graphver import ops  # noqa: F401  (registers every op)
 from graphver.dsl.functions import relu, sigmoid
 from graphver.dsl.model import Model
+from graphver.bab.properties import All, Any  # noqa: I001  (after Model: bab imports the bounds stack)
 from graphver.errors import (
     DomainError,
     GraphverError,
@@ -21,7 +22,7 @@ from graphver.errors import (
     SolverUnavailableError,
     UnsupportedOpError,
 )
-from graphver.options import BoundOptions
+from graphver.options import BabOptions, BoundOptions
 from graphver.report.interval import Interval
 from graphver.tape import Tape, compile_expressions
 
@@ -31,7 +32,7 @@ minimum = Min
 maximum = Max
 
 __all__ = [
-    "Abs", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",
+    "Abs", "All", "Any", "BabOptions", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",
     "Max", "Min", "Model", "ModelError", "OptionError", "SolverUnavailableError", "Tape", "UnsupportedOpError",
     "atan", "compile_expressions", "cos", "exp", "log", "maximum", "minimum", "relu", "sigmoid", "sin", "sqrt",
     "tan", "tanh",

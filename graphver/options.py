@@ -30,7 +30,8 @@ class BoundOptions:
 
     alpha_iterations, alpha_lr: Adam steps and learning rate of the "alpha" method.
     crown_intermediate: refine intermediate bounds with CROWN (intersected with IBP); False keeps IBP only.
-    max_chunk_elements: memory cap of one backward pass (batch x queries x nodes), split into chunks above it.
+    max_chunk_elements: memory cap (batch x plan entries) of the intermediate-bound backward passes; their
+        targets are split into chunks above it (the final pass over the outputs is not chunked).
     """
 
     alpha_iterations: int = 40
@@ -45,3 +46,61 @@ class BoundOptions:
             raise OptionError(f"alpha_lr must be > 0, got {self.alpha_lr}")
         if self.max_chunk_elements < 1:
             raise OptionError(f"max_chunk_elements must be >= 1, got {self.max_chunk_elements}")
+
+
+@dataclasses.dataclass(frozen=True)
+class BabOptions:
+    """Options of branch-and-bound (``Model.verify`` and ``Model.bound``).
+
+    timeout: wall-clock seconds; the best proven result so far is returned when it runs out.
+    batch_size: domains split per round (their children are bounded in one batched call).
+    max_domains: open domains kept best-first; above it the engine switches to depth-first selection.
+    max_explored: stop with "unknown" after this many bounded domains (None: no cap).
+    method / root_method: bound method for domains / for the root ("ibp", "crown", "alpha").
+    branching: "auto" (input or node split, decided per domain by bounding both: strong branching),
+        "input" (inputs only) or "node" (nonlinear nodes, inputs where no node helps).
+    node_heuristic: "bbps" or "babsr" (intercept only); see graphver.bab.branching.
+    max_depth: domains split this often are not split further (their bound stays in the result).
+    seed: seeds every random choice (sampling); runs are deterministic for a fixed seed.
+    samples: random points per root box for the first counterexample / incumbent search.
+    pgd_steps, pgd_every, pgd_domains: projected-gradient search from the centres of the worst domains.
+    rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
+    progress: live progress display (None: only when stdout is a terminal).
+    device, dtype: where and in which precision domains are bounded.
+    """
+
+    timeout: float = 60.0
+    batch_size: int = 1024
+    max_domains: int = 200_000
+    max_explored: int | None = None
+    method: str = "crown"
+    root_method: str = "alpha"
+    branching: str = "auto"
+    node_heuristic: str = "bbps"
+    max_depth: int = 400
+    seed: int = 0
+    samples: int = 256
+    pgd_steps: int = 12
+    pgd_every: int = 5
+    pgd_domains: int = 8
+    rel_tol: float = 1e-4
+    abs_tol: float = 1e-6
+    progress: bool | None = None
+    device: str | None = None
+    dtype: str = "float64"
+    bound_options: BoundOptions = dataclasses.field(default_factory=lambda: BoundOptions(alpha_iterations=20))
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.batch_size < 1 or self.max_domains < 1:
+            raise OptionError("timeout, batch_size and max_domains must be positive")
+        if self.branching not in ("auto", "input", "node"):
+            raise OptionError(f"branching must be 'auto', 'input' or 'node', got {self.branching!r}")
+        if self.node_heuristic not in ("bbps", "babsr"):
+            raise OptionError(f"node_heuristic must be 'bbps' or 'babsr', got {self.node_heuristic!r}")
+        for name in ("method", "root_method"):
+            if getattr(self, name) not in ("ibp", "crown", "alpha"):
+                raise OptionError(f"{name} must be 'ibp', 'crown' or 'alpha', got {getattr(self, name)!r}")
+        if self.dtype not in ("float64", "float32"):
+            raise OptionError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+        if self.rel_tol < 0 or self.abs_tol < 0:
+            raise OptionError("rel_tol and abs_tol must be >= 0")

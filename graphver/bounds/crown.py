@@ -66,8 +66,14 @@ def step_lines(tape: Tape, step: PlanStep, lo: Tensor, hi: Tensor, alpha: Tensor
     return slopes, pick(relaxation.lower_bias), pick(relaxation.upper_bias)
 
 
-def run_plan(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, alphas: dict[int, Tensor] | None) -> Tensor:
-    """Execute a backward plan; returns the certified lower bound of every row, [B, rows]."""
+def run_plan(
+    tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, alphas: dict[int, Tensor] | None, record: dict | None = None
+) -> Tensor:
+    """Execute a backward plan; returns the certified lower bound of every row, [B, rows].
+
+    ``record`` (optional dict) receives what branching heuristics read: ``step_coef[number]`` (the final
+    coefficient on each entry of nonlinear step ``number``, [B, entries]) and ``input_coef`` ([B, rows,
+    n_inputs], the coefficients at the inputs)."""
     batch = lo.shape[0]
     lam = torch.zeros(batch, plan.entries, dtype=lo.dtype, device=lo.device)
     lam[:, plan.start_entries] = plan.start_values.to(lo.dtype)
@@ -90,6 +96,8 @@ def run_plan(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, alphas: dic
             constant_error = constant_error + errors + per_row(magnitude(coef, instr.bias_error[step.local]), step.query, plan.rows)
         else:
             alpha = alphas.get(number) if alphas else None
+            if record is not None:
+                record.setdefault("step_coef", {})[number] = coef
             slopes, lower_bias, upper_bias = step_lines(tape, step, lo, hi, alpha)
             pos, neg = coef.clamp(min=0), coef.clamp(max=0)
             for arg, entries, (slope_lower, slope_upper) in zip(instr.args, step.arg_entries, slopes):
@@ -101,6 +109,10 @@ def run_plan(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, alphas: dic
         slack = slack + per_row(torch.nan_to_num(bias_terms.abs(), nan=0.0), step.query, plan.rows)
 
     coef = lam[:, : plan.input_end]
+    if record is not None:
+        dense = torch.zeros(lo.shape[0], plan.rows, tape.n_inputs, dtype=lo.dtype, device=lo.device)
+        dense[:, plan.input_query, plan.input_node] = coef
+        record["input_coef"] = dense
     lower_in, upper_in = lo[:, plan.input_node], hi[:, plan.input_node]
     values = weighted(coef.clamp(min=0), lower_in) + weighted(coef.clamp(max=0), upper_in)
     value = per_row(values, plan.input_query, plan.rows) + bias

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Sequence
 
+import numpy as np
 import sympy
 import torch
 
@@ -26,9 +28,13 @@ def to_float_directed(value, direction: float) -> float:
         return value
     if isinstance(value, torch.Tensor):
         return to_float_directed(value.item(), direction)
-    number = sympy.nsimplify(value, rational=False) if isinstance(value, str) else sympy.sympify(value)
-    if isinstance(number, sympy.Float):
-        return float(number)
+    if isinstance(value, Decimal):
+        value = Fraction(value)
+    if isinstance(value, Fraction):
+        value = sympy.Rational(value.numerator, value.denominator)
+    number = sympy.sympify(value)
+    if isinstance(number, sympy.Float):  # may carry more digits than a double: its exact binary value
+        number = sympy.Rational(number)
     nearest = float(number)
     if not math.isfinite(nearest):
         return nearest
@@ -148,8 +154,8 @@ class Model:
     def boxes_tensor(self, lower, upper, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Validated boxes [B, n_vars] in ``dtype``, rounded outward; defaults to the model's own box."""
         default_low, default_high = self.box(torch.float64, device)
-        low = default_low if lower is None else as_float64(lower, device)
-        high = default_high if upper is None else as_float64(upper, device)
+        low = default_low if lower is None else as_float64(lower, device, -math.inf)
+        high = default_high if upper is None else as_float64(upper, device, math.inf)
         low, high = (t.unsqueeze(0) if t.dim() == 1 else t for t in (low, high))
         n = len(self.variables)
         if low.dim() != 2 or low.shape != high.shape or low.shape[1] != n:
@@ -195,15 +201,83 @@ class Model:
                 results.append(Interval(float(out_low[0, j]), float(out_high[0, j]), method))
         return results[0] if single else results
 
+    def verify(self, prop, timeout: float = 60.0, **options: Any):
+        """Prove or refute a property over the box by branch-and-bound; returns a ``VerifyResult``.
+
+        prop: a sympy relation (``f <= c``, ``f >= c``, strict ones too), a list of them (all must hold),
+        ``gv.All([...])`` or ``gv.Any([...])``. Options: see ``BabOptions`` (``batch_size``, ``seed``,
+        ``branching``, ``device``, ...). Ctrl-C or the timeout return "unknown" with the best proven margin.
+        """
+        from graphver.bab import Engine, normalise
+        from graphver.options import BabOptions
+        from graphver.report.results import VerifyResult
+
+        opts = make_options(BabOptions, options, timeout=timeout)
+        prop = normalise(prop)
+        engine = Engine(self, prop.margins, prop.combine, "verify", opts, prop.strict, label=self.name)
+        outcome = engine.run()
+        status = {"proven": "verified", "falsified": "falsified"}.get(outcome.status, "unknown")
+        counterexample = margins = None
+        if status == "falsified":
+            counterexample = dict(zip(self.names, outcome.best_point.tolist()))
+            margins = self.evaluate(list(prop.margins), outcome.best_point[None])[0].tolist()
+        return VerifyResult(status, outcome.lower, counterexample, margins, list(prop.texts), prop.combine,
+                            outcome.stats, options_record(opts))
+
+    def bound(self, expr, sense: str = "min", rel_tol: float = 1e-4, abs_tol: float = 1e-6, timeout: float = 60.0,
+              **options: Any):
+        """Certified global minimum (or maximum) of ``expr`` over the box by branch-and-bound.
+
+        Returns a ``BoundResult``: for "min", ``lower`` is proven and ``upper`` is the value at ``witness``;
+        for "max", ``upper`` is proven and ``lower`` is the value at ``witness``. "solved" when
+        ``upper - lower <= max(abs_tol, rel_tol*|value|)``.
+        """
+        from graphver.bab import Engine
+        from graphver.errors import OptionError
+        from graphver.options import BabOptions
+        from graphver.report.results import BoundResult
+
+        if sense not in ("min", "max"):
+            raise OptionError(f"sense must be 'min' or 'max', got {sense!r}")
+        opts = make_options(BabOptions, options, timeout=timeout, rel_tol=rel_tol, abs_tol=abs_tol)
+        expr = sympy.sympify(expr)
+        row = expr if sense == "min" else -expr
+        engine = Engine(self, [row], "all", "bound", opts, label=self.name)
+        outcome = engine.run()
+        if sense == "min":
+            lower, upper = outcome.lower, outcome.best_value
+        else:
+            lower, upper = -outcome.best_value, -outcome.lower
+        gap = upper - lower
+        tolerance = max(abs_tol, rel_tol * abs(outcome.best_value)) if math.isfinite(outcome.best_value) else 0.0
+        status = "solved" if gap <= tolerance else "unknown"
+        witness = None if outcome.best_point is None else dict(zip(self.names, outcome.best_point.tolist()))
+        return BoundResult(sense, lower, upper, gap, status, witness, str(expr), outcome.stats, options_record(opts))
+
     def __repr__(self) -> str:
         box = ", ".join(f"{n} in [{l:g}, {u:g}]" for n, l, u in zip(self.names, self.lower, self.upper))
         return f"Model({self.name!r}: {box})"
 
 
-def as_float64(values, device) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
+def options_record(options) -> dict:
+    """Options as plain data for results (nested option objects flattened)."""
+    import dataclasses
+
+    return dataclasses.asdict(options)
+
+
+def as_float64(values, device, direction: float) -> torch.Tensor:
+    """Box bounds as float64, rounded in ``direction`` where they are not floats already (ints, sympy numbers)."""
+    if isinstance(values, torch.Tensor) and values.is_floating_point():
         return values.to(device=device, dtype=torch.float64)
-    return torch.as_tensor(values, dtype=torch.float64, device=device)
+    array = np.asarray(values, dtype=object) if not isinstance(values, torch.Tensor) else values.numpy().astype(object)
+    if array.dtype != object or all(isinstance(v, float) for v in array.flat):
+        return torch.as_tensor(np.asarray(values, dtype=np.float64), device=device)
+    try:
+        rounded = [to_float_directed(v, direction) for v in array.flat]
+    except (TypeError, ValueError, sympy.SympifyError):
+        raise InfeasibleBoxError(f"box bounds must be real numbers, got {values!r}") from None
+    return torch.tensor(rounded, dtype=torch.float64, device=device).reshape(array.shape)
 
 
 def round_outward(low: torch.Tensor, high: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:

@@ -76,7 +76,7 @@ def sympy_function_of(op: str):
     functions.update(
         sqrt=sympy.sqrt,
         pow_int=lambda v, p: v ** int(p),
-        pow_real=lambda v, p: v ** sympy.Rational(p),
+        pow_real=lambda v, p: v**p,
         mul=lambda a, b, p=None: a * b,
     )
     return functions[op]
@@ -172,11 +172,14 @@ class Lowerer:
             return self.unary("exp", self.lower(sympy.expand_mul(exponent * log_base)), label)
         if exponent == sympy.Rational(1, 2):
             return self.unary("sqrt", self.lower(base), label)
-        if exponent.is_integer:
-            n = int(exponent)
+        if exponent.is_integer or (isinstance(exponent, sympy.Float) and float(exponent).is_integer()):
+            n = int(exponent)  # x**2.0 is x**2 (also for negative x)
             return self.unary("pow_int", self.lower(base), label, param=float(n))
         # The exponent is rounded to a float here; PowReal.eval_error covers the difference.
-        return self.unary("pow_real", self.lower(base), label, param=float(exact(exponent, label)))
+        exact_exponent = exact(exponent, label)
+        node = self.unary("pow_real", self.lower(base), label, param=float(exact_exponent))
+        self.ir.attrs(node)["exact_param"] = exact_exponent  # for exact constant folding
+        return node
 
     def _lower_minmax(self, expr, label: str) -> int:
         nodes = [self.lower(a) for a in expr.args]

@@ -31,7 +31,8 @@ def fold_constants(ir: IRGraph) -> IRGraph:
             if all(g.nodes[a]["kind"] == "const" for a in args):
                 function = sympy_function_of(data["op"])
                 values = [g.nodes[a]["value"] for a in args]
-                value = function(*values, data["param"]) if data.get("param") is not None else function(*values)
+                param = data.get("exact_param", data.get("param"))
+                value = function(*values, param) if param is not None else function(*values)
                 numeric = complex(sympy.N(value, 30))
                 if numeric.imag != 0 or not math.isfinite(numeric.real):
                     raise DomainError(f"node {label_text(data['label'])!r}: constant argument leaves the domain of {data['op']}")

@@ -32,9 +32,11 @@ class Tanh(UnaryOp):
         return 1.0 - t * t
 
     def critical_points(self, a, l, u, param=None):
-        # sech^2(x) = a  ->  x = +-acosh(1/sqrt(a)); this form is well conditioned for small a
+        # sech^2(x) = a  ->  x = +-acosh(1/sqrt(a)) (well conditioned for small a) = +-atanh(sqrt(1 - a))
+        # (well conditioned near a = 1); both are offered, extra candidates are harmless
         r = torch.acosh(torch.rsqrt(a))
-        return [r, -r]
+        s = torch.atanh(torch.sqrt(1.0 - a))
+        return [r, -r, s, -s]
 
     def slope_range(self, l, u, param=None):
         return s_shaped_slope_range(self, l, u, 1.0)
@@ -57,9 +59,11 @@ class Sigmoid(UnaryOp):
         return s * (1.0 - s)
 
     def critical_points(self, a, l, u, param=None):
-        # sigmoid'(x) = 1/(4 cosh^2(x/2)) = a  ->  x = +-2 acosh(1/(2 sqrt(a)))
+        # sigmoid'(x) = 1/(4 cosh^2(x/2)) = a  ->  x = +-2 acosh(1/(2 sqrt(a))) = +-2 atanh(sqrt(1 - 4a))
+        # (the first form is well conditioned for small a, the second near a = 1/4)
         r = 2.0 * torch.acosh(0.5 * torch.rsqrt(a))
-        return [r, -r]
+        s = 2.0 * torch.atanh(torch.sqrt(1.0 - 4.0 * a))
+        return [r, -r, s, -s]
 
     def slope_range(self, l, u, param=None):
         return s_shaped_slope_range(self, l, u, 0.25)

@@ -30,8 +30,9 @@ from torch import Tensor
 
 # Smallest positive normal float64 is 2.2e-308: absolute slack for results that underflow.
 TINY = 1e-300
-# Relative distance below a closed domain edge (sqrt at 0) still treated as rounding slack.
-EDGE_TOLERANCE = 1e-12
+# Distance below a closed domain edge (sqrt at 0), in ulps relative to 1 + |u|, still treated as the
+# rounding slack of the argument's own bound (sqrt(x + 1) on x >= -1 sees [-4e-15, 3]).
+EDGE_ULPS = 64.0
 # Slopes are choices, but they must stay finite (and representable in float32).
 MAX_SLOPE = 1e100
 
@@ -73,8 +74,8 @@ class PlaneRelaxation:
 
 
 def snap_to_zero(l: Tensor, u: Tensor) -> Tensor:
-    """``l`` moved to 0 where it lies in [-EDGE_TOLERANCE*(1 + |u|), 0)."""
-    slack = (l < 0) & (l >= -EDGE_TOLERANCE * (1.0 + u.abs()))
+    """``l`` moved to 0 where it lies in [-EDGE_ULPS*eps*(1 + |u|), 0)."""
+    slack = (l < 0) & (l >= -EDGE_ULPS * eps_of(l) * (1.0 + u.abs()))
     return torch.where(slack, torch.zeros_like(l), l)
 
 
@@ -124,13 +125,17 @@ class UnaryOp:
         """Boolean mask of intervals that leave the op's domain."""
         return torch.zeros_like(l, dtype=torch.bool)
 
+    def safe_point(self, param: float | None = None) -> float:
+        """A point inside the domain, substituted for violating intervals when violations are only recorded."""
+        return 1.0
+
     def snap_to_domain(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
         """Lower end moved onto a closed domain edge when it lies below it only by rounding slack.
 
         sqrt(x + 1) on x >= -1 sees an argument interval like [-4e-15, 3]: the slack comes from the rounding
         margin of x + 1, not from the model. Ops with a closed lower edge (sqrt, x**p for p > 0) snap such
-        ends to the edge (``EDGE_TOLERANCE`` relative); the bounds then hold wherever the expression is
-        defined. Anything further out remains a DomainError.
+        ends to the edge (at most ``EDGE_ULPS`` ulps of 1 + |u| below it); the bounds then hold wherever the
+        expression is defined. Anything further out remains a DomainError.
         """
         return l
 

@@ -8,6 +8,16 @@ from graphver.ops.base import UnaryOp, snap_to_zero
 from graphver.ops.registry import register
 
 
+def near_zero_term(op, l, param) -> torch.Tensor:
+    """For x**p with 0 < p < 1 near 0: a critical point below twice the smallest normal number cannot be
+    located (it underflows), so bound g(x) = f(x) - a*x <= f(x) <= f(t) on [0, t], t = 2*tiny, directly."""
+    p = 0.5 if param is None else float(param)
+    if not 0.0 < p < 1.0:
+        return torch.zeros_like(l)
+    t = 2.0 * torch.finfo(l.dtype).tiny
+    return torch.where(l <= t, torch.full_like(l, t**p * 1.0001), torch.zeros_like(l))
+
+
 @register
 class Sqrt(UnaryOp):
     name = "sqrt"
@@ -24,8 +34,12 @@ class Sqrt(UnaryOp):
         return 0.5 / torch.sqrt(x)
 
     def critical_points(self, a, l, u, param=None):
-        # 1/(2 sqrt(x)) = a  ->  x = 1/(4 a^2) for a > 0
-        return [torch.where(a > 0, 0.25 / (a * a), torch.nan)]
+        # 1/(2 sqrt(x)) = a  ->  x = 1/(4 a^2) for a > 0 (computed as (0.5/a)^2 to avoid overflow of a^2)
+        half = 0.5 / a
+        return [torch.where(a > 0, half * half, torch.nan)]
+
+    def second_order_error(self, l, u, points, param):
+        return super().second_order_error(l, u, points, param) + near_zero_term(self, l, param)
 
     def domain_violation(self, l, u, param=None):
         return ~(l >= 0)
@@ -113,9 +127,13 @@ class PowReal(UnaryOp):
         return fx.abs() * (self.ulps + abs(p) * torch.log(points).abs())
 
     def critical_points(self, a, l, u, param=None):
+        # p x^(p-1) = a  ->  x = (a/p)^(1/(p-1)), through logarithms so that no power overflows midway
         p = float(param)
         ratio = a / p
-        return [torch.where(ratio > 0, torch.pow(ratio, 1.0 / (p - 1.0)), torch.nan)]
+        return [torch.where(ratio > 0, torch.exp(torch.log(ratio) / (p - 1.0)), torch.nan)]
+
+    def second_order_error(self, l, u, points, param):
+        return super().second_order_error(l, u, points, param) + near_zero_term(self, l, param)
 
     def domain_violation(self, l, u, param=None):
         return ~(l > 0) if float(param) < 0 else ~(l >= 0)

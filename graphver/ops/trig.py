@@ -102,9 +102,10 @@ class Tan(UnaryOp):
         return 2.0 * t.abs() * (1.0 + t * t) * (x.abs() + self.location_floor) ** 2
 
     def critical_points(self, a, l, u, param=None):
-        # sec^2(x) = a  ->  x = k*pi +- acos(1/sqrt(a)) for a >= 1, in the branch of l
+        # sec^2(x) = a  ->  tan(x)^2 = a - 1  ->  x = k*pi +- atan(sqrt(a - 1)) for a >= 1, in the branch
+        # of l (a - 1 is exact near a = 1, where acos(1/sqrt(a)) would lose the root entirely)
         center = tan_branch(l) * math.pi
-        r = torch.acos(torch.rsqrt(a))
+        r = torch.atan(torch.sqrt(a - 1.0))
         return [center + r, center - r]
 
     def slope_range(self, l, u, param=None):
@@ -113,6 +114,9 @@ class Tan(UnaryOp):
         inside = (l <= center) & (center <= u)
         low = torch.where(inside, torch.ones_like(l), torch.minimum(dl, du))
         return low, torch.maximum(dl, du)
+
+    def safe_point(self, param=None):
+        return 0.0
 
     def domain_violation(self, l, u, param=None):
         k = tan_branch(l)

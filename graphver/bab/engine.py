@@ -1,0 +1,384 @@
+"""The branch-and-bound loop (GenBaB for general graphs).
+
+The engine minimises an aggregated value over the box: ``v(x) = min_r row_r(x)`` ("all") or
+``max_r row_r(x)`` ("any"). ``verify`` uses margin rows (>= 0 where the property holds) and asks whether
+v >= 0 everywhere; ``bound`` uses one objective row and asks for min v. Each round:
+
+1. pop up to ``batch_size`` open domains, best-first (smallest certified bound);
+2. split each: on an input at the midpoint, or on a branchable node at its consumer's branching point
+   (``auto``: both are bounded and the split whose worse child improves more is kept);
+3. bound all children in one batched pass (intermediate bounds recomputed, node splits applied);
+4. evaluate the children's centres (and, every few rounds, projected gradient from the worst ones) as
+   candidate points: a violation ends ``verify`` (after a float64 and a 30-digit re-check), a better
+   value becomes ``bound``'s incumbent;
+5. prune children that are proven (verify: margin >= 0), cannot beat the incumbent (bound), or are
+   empty; push the rest.
+
+The proven lower bound is the minimum over open, pruned and unsplittable domains, so stopping at any
+time (timeout, domain cap, Ctrl-C) returns a valid result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import sympy
+import torch
+from torch import Tensor
+
+from graphver.bab.bounding import BatchBounds, bound_batch
+from graphver.bab.branching import NODE_HEURISTICS, BranchContext, Candidates, InputWidthScore
+from graphver.bab.domains import Domains, DomainStore
+from graphver.bab.progress import Progress
+from graphver.bounds.ibp import NodeSplits
+from graphver.bounds.plan import plan_for
+from graphver.options import BabOptions
+from graphver.report.results import BabStats
+from graphver.search.local import corners, projected_gradient, random_points
+from graphver.tape import compile_expressions
+from graphver.tape.evaluate import evaluate
+
+
+NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
+
+
+@dataclass
+class Outcome:
+    lower: float  # proven lower bound of v over the whole box
+    best_value: float  # smallest v found at a point
+    best_point: Tensor | None  # [n]
+    status: str  # "proven", "violated", "solved", "unknown"
+    stats: BabStats = field(default_factory=BabStats)
+
+
+class Engine:
+    """One branch-and-bound run over ``rows`` (sympy expressions) on the model's box."""
+
+    def __init__(self, model, rows, combine: str, mode: str, options: BabOptions, strict=None, label: str = ""):
+        self.model = model
+        self.rows = list(rows)
+        self.combine = combine
+        self.mode = mode  # "verify" or "bound"
+        self.options = options
+        self.strict = tuple(strict) if strict is not None else (False,) * len(self.rows)
+        self.label = label
+        self.dtype = torch.float64 if options.dtype == "float64" else torch.float32
+        device = options.device
+        if device is not None and str(device).startswith("cuda") and not torch.cuda.is_available():
+            from graphver.errors import SolverUnavailableError
+
+            raise SolverUnavailableError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
+        self.tape = compile_expressions(model.variables, self.rows).to(device, self.dtype)
+        self.exact_tape = self.tape.to(dtype=torch.float64)
+        self.device = self.tape.device
+        self.candidates = Candidates.of(self.tape)
+        self.candidates_device = self.candidates.nodes.to(self.device)
+        self.plan = None
+        self.input_heuristic = InputWidthScore()
+        self.node_heuristic = NODE_HEURISTICS[options.node_heuristic]()
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self.stats = BabStats()
+        self.best_value = math.inf
+        self.best_point: Tensor | None = None
+        self.pruned_min = math.inf
+        self.stuck_min = math.inf
+
+    # --- values at points -------------------------------------------------------------------------
+    def aggregate(self, rows: Tensor) -> Tensor:
+        return rows.amin(dim=-1) if self.combine == "all" else rows.amax(dim=-1)
+
+    def value(self, points: Tensor) -> Tensor:
+        """The aggregated value v at points [P, n] (differentiable)."""
+        return self.aggregate(evaluate(self.tape, points))
+
+    def violated(self, value: Tensor) -> Tensor:
+        """verify: points where the property fails (strict rows also fail at margin 0)."""
+        return value <= 0 if any(self.strict) else value < 0
+
+    def consider(self, points: Tensor) -> None:
+        """Evaluate candidate points; keep the best (smallest v) as the incumbent."""
+        if points.numel() == 0:
+            return
+        with torch.no_grad():
+            values = torch.nan_to_num(self.aggregate(evaluate(self.exact_tape, points.to(torch.float64))), nan=math.inf)
+        self.stats.candidates_evaluated += int(points.shape[0])
+        best = int(torch.argmin(values))
+        if float(values[best]) < self.best_value:
+            self.best_value = float(values[best])
+            self.best_point = points[best].detach().to(torch.float64).cpu()
+
+    def confirmed(self, point: Tensor) -> bool:
+        """Re-check a candidate counterexample at 30 digits (sympy/mpmath); only confirmed ones count."""
+        subs = {s: sympy.Float(float(v), 30) for s, v in zip(self.model.variables, point.tolist())}
+        margins = [sympy.N(r.subs(subs), 30) for r in self.rows]
+        if not all(m.is_real for m in margins):
+            return False
+        ok = [(m > 0) if s else (m >= 0) for m, s in zip(margins, self.strict)]
+        holds = all(ok) if self.combine == "all" else any(ok)
+        return not bool(holds)
+
+    # --- bounding and branching -------------------------------------------------------------------
+    def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, depth: Tensor,
+              method: str) -> Domains:
+        """Bound a batch of domains and decide each one's next split."""
+        start = time.perf_counter()
+        splits = NodeSplits(self.candidates_device, split_lo.clone(), split_hi.clone())
+        result = bound_batch(self.tape, lower, upper, splits, method, self.options.bound_options)
+        self.stats.time_bound += time.perf_counter() - start
+        self.stats.domains_explored += lower.shape[0]
+        if result.domain_message and self.stats.domain_errors == 0:
+            self.stats.messages.append("a domain left an op's domain (split further): " + result.domain_message)
+        self.stats.domain_errors += int(result.domain_error.sum())
+        rows = result.rows_lower
+        if self.mode == "verify":
+            proven_rows = torch.where(torch.tensor(self.strict, device=rows.device), rows > 0, rows >= 0)
+            proven = proven_rows.all(dim=1) if self.combine == "all" else proven_rows.any(dim=1)
+        else:
+            proven = torch.zeros(rows.shape[0], dtype=torch.bool, device=rows.device)
+        lower_bound = self.aggregate(rows)
+        lower_bound = torch.where(proven & (lower_bound < 0), torch.zeros_like(lower_bound), lower_bound)
+        row = rows.argmin(dim=1) if self.combine == "all" else rows.argmax(dim=1)
+        start = time.perf_counter()
+        choice = self.decide(result, lower, upper, row)
+        self.stats.time_branch += time.perf_counter() - start
+        return Domains(lower, upper, split_lo, split_hi, lower_bound, depth, row, *choice)
+
+    def decide(self, result: BatchBounds, lower, upper, row):
+        """Each domain's best input split and best node split (scores from its own bound pass)."""
+        if self.plan is None:
+            targets = self.tape.outputs
+            self.plan = plan_for(self.tape, targets, max(self.tape.instruction_of(int(t)) for t in targets))
+        bad = result.domain_error
+        width = upper - lower
+        if "input_coef" in result.record:
+            ctx = BranchContext(self.tape, self.plan, result.record, result.lo, result.hi, lower, upper, row)
+            input_scores, input_points = self.input_heuristic.scores(ctx)
+            input_scores = torch.where(bad[:, None], width, input_scores)
+        else:
+            ctx = None
+            input_scores, input_points = width.clone(), lower + width / 2
+        input_scores = torch.where(width > 0, torch.nan_to_num(input_scores, nan=0.0), torch.full_like(width, -1.0))
+        input_choice = input_scores.argmax(dim=1)
+        take = torch.arange(lower.shape[0], device=lower.device)
+        input_point = input_points[take, input_choice]
+        node_choice = torch.full_like(input_choice, -1)
+        node_point = torch.zeros_like(input_point)
+        if ctx is not None and self.options.branching != "input" and self.candidates.nodes.numel():
+            scores, points = self.node_heuristic.scores(ctx)
+            node_lo, node_hi = result.lo[:, self.candidates_device], result.hi[:, self.candidates_device]
+            inside = (points > node_lo) & (points < node_hi) & (scores > 0)
+            scores = torch.where(inside & ~bad[:, None], scores, torch.full_like(scores, -1.0))
+            best = scores.argmax(dim=1)
+            usable = scores[take, best] > 0
+            node_choice = torch.where(usable, best, node_choice)
+            node_point = points[take, best]
+        return input_choice, input_point, node_choice, node_point
+
+    def children(self, parents: Domains, use_node: Tensor) -> tuple[Tensor, ...]:
+        """Boxes and split intervals of the two children of each parent ([2P, ...], children interleaved)."""
+        p = len(parents)
+        lower = parents.lower.repeat_interleave(2, 0).clone()
+        upper = parents.upper.repeat_interleave(2, 0).clone()
+        split_lo = parents.split_lo.repeat_interleave(2, 0).clone()
+        split_hi = parents.split_hi.repeat_interleave(2, 0).clone()
+        left = torch.arange(p, device=lower.device) * 2
+        right = left + 1
+        nodes = self.candidates_device
+        node_index = parents.node_choice.clamp(min=0)
+        node_global = nodes[node_index] if nodes.numel() else node_index
+        node_is_input = use_node & (node_global < self.tape.n_inputs)
+        # input splits (also node choices that are inputs)
+        var = torch.where(node_is_input, node_global, parents.input_choice)
+        point = torch.where(use_node, parents.node_point, parents.input_point)
+        by_input = ~use_node | node_is_input
+        rows_in = torch.nonzero(by_input).flatten()
+        upper[left[rows_in], var[rows_in]] = point[rows_in]
+        lower[right[rows_in], var[rows_in]] = point[rows_in]
+        rows_node = torch.nonzero(~by_input).flatten()
+        k = node_index[rows_node]
+        split_hi[left[rows_node], k] = torch.minimum(split_hi[left[rows_node], k], point[rows_node])
+        split_lo[right[rows_node], k] = torch.maximum(split_lo[right[rows_node], k], point[rows_node])
+        depth = parents.depth.repeat_interleave(2, 0) + 1
+        return lower, upper, split_lo, split_hi, depth
+
+    def split(self, parents: Domains) -> Domains:
+        """Children of every parent; with ``auto`` branching, both candidates are bounded and per parent the
+        one whose worse child has the larger bound is kept (strong branching between input and node)."""
+        method = self.options.method
+        has_node = parents.node_choice >= 0
+        if self.options.branching == "input" or not bool(has_node.any()):
+            use_node = torch.zeros_like(has_node)
+            children = self.bound(*self.children(parents, use_node), method)
+        elif self.options.branching == "node":
+            use_node = has_node
+            children = self.bound(*self.children(parents, use_node), method)
+        else:
+            by_input = self.children(parents, torch.zeros_like(has_node))
+            by_node = self.children(parents, has_node)
+            bounded = self.bound(*[torch.cat([a, b]) for a, b in zip(by_input, by_node)], method)
+            p = len(parents)
+            worse = bounded.lower_bound.view(2, p, 2).amin(dim=2)  # [candidate, parent]
+            # Compare children as they will be kept (a child inherits its parent's bound when that is better).
+            # The node split must beat the input split and improve on the parent by a clear margin: a child
+            # whose node constraint is unsatisfiable but not yet detected, or a split of a variable that is
+            # already narrow, gains a little forever and starves the splits that matter.
+            worse = torch.maximum(worse, parents.lower_bound[None])
+            gain = (worse[1] - worse[0]).nan_to_num(nan=-1.0)
+            use_node = has_node & (gain > NODE_MIN_GAIN * (1.0 + parents.lower_bound.abs()))
+            index = torch.arange(p, device=worse.device)
+            chosen = torch.where(use_node, index + p, index)
+            children = bounded.select(torch.stack([2 * chosen, 2 * chosen + 1], dim=1).flatten())
+        # a child is a subset of its parent: the parent's bound holds for it too
+        children.lower_bound = torch.maximum(children.lower_bound, parents.lower_bound.repeat_interleave(2, 0))
+        node_global = self.candidates_device[parents.node_choice.clamp(min=0)] if self.candidates.nodes.numel() else None
+        on_nodes = use_node if node_global is None else use_node & (node_global >= self.tape.n_inputs)
+        self.stats.node_splits += int(on_nodes.sum())
+        self.stats.input_splits += len(parents) - int(on_nodes.sum())
+        return children
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def search_root(self, lower: Tensor, upper: Tensor) -> None:
+        start = time.perf_counter()
+        opts = self.options
+        points = [lower + (upper - lower) / 2, lower, upper]
+        if opts.samples:
+            points.append(random_points(lower.cpu(), upper.cpu(), opts.samples, self.generator).to(self.device))
+            points.append(corners(lower.cpu(), upper.cpu(), min(opts.samples, 64), self.generator).to(self.device))
+        candidates = torch.cat(points).to(self.dtype)
+        self.consider(candidates)
+        self.pgd(candidates, lower.expand_as(candidates), upper.expand_as(candidates), keep=opts.pgd_domains)
+        self.stats.time_search += time.perf_counter() - start
+
+    def pgd(self, starts: Tensor, lower: Tensor, upper: Tensor, keep: int) -> None:
+        if self.options.pgd_steps <= 0 or starts.numel() == 0:
+            return
+        with torch.no_grad():
+            values = torch.nan_to_num(self.value(starts), nan=math.inf)
+        order = torch.argsort(values)[:keep]
+        found = projected_gradient(self.value, starts[order], lower[order], upper[order], self.options.pgd_steps)
+        self.consider(found)
+
+    def done(self, store: DomainStore) -> str | None:
+        if self.mode == "verify":
+            if self.best_point is not None and bool(self.violated(torch.tensor(self.best_value))):
+                if self.confirmed(self.best_point):
+                    return "falsified"
+                self.stats.messages.append(f"candidate with margin {self.best_value:.3g} not confirmed at 30 digits")
+                self.best_value = math.inf  # discard it and go on
+            if len(store) == 0:
+                return "proven"
+        else:
+            lower = min(store.min_bound(), self.pruned_min, self.stuck_min)
+            if self.within_tolerance(lower):
+                return "solved"
+            if len(store) == 0:
+                return "solved" if self.within_tolerance(lower) else "exhausted"
+        return None
+
+    def tolerance(self) -> float:
+        return max(self.options.abs_tol, self.options.rel_tol * abs(self.best_value)) if math.isfinite(self.best_value) else 0.0
+
+    def within_tolerance(self, lower: float) -> bool:
+        return math.isfinite(self.best_value) and self.best_value - lower <= self.tolerance()
+
+    def prune_mask(self, domains: Domains) -> Tensor:
+        if self.mode == "verify":
+            return domains.lower_bound >= 0 if not any(self.strict) else domains.lower_bound > 0
+        if not math.isfinite(self.best_value):
+            return torch.zeros(len(domains), dtype=torch.bool, device=domains.lower_bound.device)
+        return domains.lower_bound >= self.best_value - self.tolerance()
+
+    def file(self, store: DomainStore, domains: Domains) -> None:
+        """Prune proven / empty children, set aside unsplittable ones, push the rest."""
+        if len(domains) == 0:
+            return
+        empty = torch.isinf(domains.lower_bound) & (domains.lower_bound > 0)
+        self.stats.pruned_infeasible += int(empty.sum())
+        pruned = self.prune_mask(domains) | empty
+        finite_pruned = domains.lower_bound[pruned & ~empty]
+        if finite_pruned.numel():
+            self.pruned_min = min(self.pruned_min, float(finite_pruned.min()))
+        self.stats.pruned_bound += int((pruned & ~empty).sum())
+        width = (domains.upper - domains.lower).amax(dim=1)
+        stuck = ~pruned & ((domains.depth >= self.options.max_depth) | ((width <= 0) & (domains.node_choice < 0)))
+        if bool(stuck.any()):
+            self.stuck_min = min(self.stuck_min, float(domains.lower_bound[stuck].min()))
+            self.consider(domains.lower[stuck] + (domains.upper[stuck] - domains.lower[stuck]) / 2)
+        keep = torch.nonzero(~pruned & ~stuck).flatten()
+        store.push(domains.select(keep))
+        self.stats.max_depth = max(self.stats.max_depth, int(domains.depth.max()))
+
+    def proven_lower(self, store: DomainStore) -> float:
+        return min(store.min_bound(), self.pruned_min, self.stuck_min)
+
+    def run(self) -> Outcome:
+        opts = self.options
+        start = time.perf_counter()
+        deadline = start + opts.timeout
+        lower, upper = self.model.boxes_tensor(None, None, self.dtype, self.device)
+        k = self.candidates.nodes.numel()
+        split_lo = torch.full((1, k), -math.inf, dtype=self.dtype, device=self.device)
+        split_hi = torch.full((1, k), math.inf, dtype=self.dtype, device=self.device)
+        store = DomainStore(opts.max_domains)
+        progress = Progress(opts.progress, self.mode, self.label)
+        status = None
+        try:
+            self.search_root(lower, upper)
+            root = self.bound(lower, upper, split_lo, split_hi, torch.zeros(1, dtype=torch.long, device=self.device),
+                              opts.root_method)
+            self.stats.proved_by = opts.root_method
+            self.file(store, root)
+            status = self.done(store)
+            while status is None:
+                if time.perf_counter() > deadline:
+                    status = "timeout"
+                    break
+                if opts.max_explored is not None and self.stats.domains_explored >= opts.max_explored:
+                    status = "domain cap"
+                    break
+                if len(store) == 0:
+                    break
+                self.stats.proved_by = "bab"
+                parents = store.pop(opts.batch_size)
+                children = self.split(parents)
+                search_start = time.perf_counter()
+                self.consider(children.lower + (children.upper - children.lower) / 2)
+                self.stats.rounds += 1
+                if opts.pgd_every and self.stats.rounds % opts.pgd_every == 0:
+                    worst = children.select(torch.argsort(children.lower_bound)[: opts.pgd_domains])
+                    centres = worst.lower + (worst.upper - worst.lower) / 2
+                    self.pgd(centres, worst.lower, worst.upper, keep=opts.pgd_domains)
+                self.stats.time_search += time.perf_counter() - search_start
+                self.file(store, children)
+                status = self.done(store)
+                elapsed = time.perf_counter() - start
+                self.stats.history.append((elapsed, self.proven_lower(store), self.best_value))
+                progress.update(elapsed, len(store), self.proven_lower(store), self.best_value, self.stats)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        finally:
+            progress.close()
+        self.stats.time_total = time.perf_counter() - start
+        self.stats.domains_left = len(store)
+        self.stats.stop_reason = {
+            "proven": "no domain left: every domain proven",
+            "falsified": "counterexample found and confirmed",
+            "solved": "gap within tolerance",
+            "exhausted": "no domain left",
+            "timeout": f"timeout after {opts.timeout:g} s",
+            "domain cap": f"domain cap of {opts.max_explored} reached",
+            "interrupted": "interrupted (Ctrl-C): best proven result so far",
+            None: "stopped",
+        }[status]
+        lower_bound = self.proven_lower(store)
+        if status == "proven" or (self.mode == "verify" and status is None and len(store) == 0):
+            if self.stuck_min < 0 or (any(self.strict) and self.stuck_min <= 0):
+                status = "unknown"
+                self.stats.stop_reason = "domains at the depth limit could not be proven"
+        return Outcome(lower_bound, self.best_value, self.best_point, status or "unknown", self.stats)
+
+
+def options_dict(options: BabOptions) -> dict:
+    return asdict(options)

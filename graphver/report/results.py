@@ -1,0 +1,128 @@
+"""Results of ``verify`` and ``bound``: status, certified numbers, witness, statistics, options, versions."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def versions() -> dict[str, str]:
+    import sympy
+    import torch
+
+    from graphver import __version__
+
+    return {"graphver": __version__, "torch": torch.__version__, "sympy": sympy.__version__,
+            "python": platform.python_version()}
+
+
+def plain(value):
+    """JSON-safe value: infinities become strings, tensors lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return plain(value.tolist())
+    return value
+
+
+@dataclass
+class BabStats:
+    """What the run did: domains, depth, rounds, time per phase, and what was pruned why."""
+
+    domains_explored: int = 0
+    domains_left: int = 0
+    max_depth: int = 0
+    rounds: int = 0
+    input_splits: int = 0
+    node_splits: int = 0
+    pruned_bound: int = 0
+    pruned_infeasible: int = 0
+    domain_errors: int = 0
+    candidates_evaluated: int = 0
+    time_bound: float = 0.0
+    time_branch: float = 0.0
+    time_search: float = 0.0
+    time_total: float = 0.0
+    proved_by: str = ""
+    stop_reason: str = ""
+    history: list = field(default_factory=list)  # (seconds, lower, upper) after each round
+    messages: list = field(default_factory=list)
+
+
+@dataclass
+class VerifyResult:
+    """``status``: "verified", "falsified" or "unknown". ``margin_lower``: proven lower bound on the worst
+    margin over the domain (>= 0 proves the property). ``counterexample``: variable -> value, re-checked in
+    float64 and at 30 digits, when falsified."""
+
+    status: str
+    margin_lower: float
+    counterexample: dict[str, float] | None
+    counterexample_margins: list[float] | None
+    property: list[str]
+    combine: str
+    stats: BabStats
+    options: dict[str, Any]
+    versions: dict[str, str] = field(default_factory=versions)
+
+    def to_dict(self) -> dict:
+        return plain(asdict(self))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        s = self.stats
+        joiner = " and " if self.combine == "all" else " or "
+        lines = [f"verify: {self.status.upper()}  ({joiner.join(self.property)})"]
+        lines.append(f"  proven lower bound on the worst margin: {self.margin_lower:.10g}")
+        if self.counterexample is not None:
+            point = ", ".join(f"{k}={v:.10g}" for k, v in self.counterexample.items())
+            lines.append(f"  counterexample: {point}  (margins {self.counterexample_margins})")
+        lines.append(f"  {s.domains_explored} domains explored, max depth {s.max_depth}, {s.time_total:.2f} s "
+                     f"(bound {s.time_bound:.2f} s, branch {s.time_branch:.2f} s, search {s.time_search:.2f} s); "
+                     f"{s.stop_reason}")
+        return "\n".join(lines)
+
+
+@dataclass
+class BoundResult:
+    """Certified ``lower`` <= min (or max) of the expression <= ``upper``; ``upper`` is the value at
+    ``witness``, a point of the box (for sense="max" the roles mirror: ``upper`` is proven, ``lower`` is
+    attained at the witness). ``status``: "solved" when the gap is within tolerance, else "unknown"."""
+
+    sense: str
+    lower: float
+    upper: float
+    gap: float
+    status: str
+    witness: dict[str, float] | None
+    expression: str
+    stats: BabStats
+    options: dict[str, Any]
+    versions: dict[str, str] = field(default_factory=versions)
+
+    def to_dict(self) -> dict:
+        return plain(asdict(self))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        s = self.stats
+        proven = "lower" if self.sense == "min" else "upper"
+        lines = [f"bound ({self.sense} of {self.expression}): {self.status.upper()}",
+                 f"  [{self.lower:.10g}, {self.upper:.10g}]  gap {self.gap:.3g}  ({proven} is proven, the other "
+                 f"attained at the witness)"]
+        if self.witness is not None:
+            lines.append("  witness: " + ", ".join(f"{k}={v:.10g}" for k, v in self.witness.items()))
+        lines.append(f"  {s.domains_explored} domains explored, max depth {s.max_depth}, {s.time_total:.2f} s; "
+                     f"{s.stop_reason}")
+        return "\n".join(lines)
