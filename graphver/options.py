@@ -60,6 +60,7 @@ class BabOptions:
     branching: "auto" (input or node split, decided per domain by bounding both: strong branching),
         "input" (inputs only) or "node" (nonlinear nodes, inputs where no node helps).
     node_heuristic: "bbps" or "babsr" (intercept only); see graphver.bab.branching.
+    branch_points: "optimized" (per-op lookup tables, graphver.bab.branch_points) or "midpoint".
     max_depth: domains split this often are not split further (their bound stays in the result).
     seed: seeds every random choice (sampling); runs are deterministic for a fixed seed.
     samples: random points per root box for the first counterexample / incumbent search.
@@ -77,6 +78,7 @@ class BabOptions:
     root_method: str = "alpha"
     branching: str = "auto"
     node_heuristic: str = "bbps"
+    branch_points: str = "optimized"
     max_depth: int = 400
     seed: int = 0
     samples: int = 256
@@ -95,6 +97,8 @@ class BabOptions:
             raise OptionError("timeout, batch_size and max_domains must be positive")
         if self.branching not in ("auto", "input", "node"):
             raise OptionError(f"branching must be 'auto', 'input' or 'node', got {self.branching!r}")
+        if self.branch_points not in ("optimized", "midpoint"):
+            raise OptionError(f"branch_points must be 'optimized' or 'midpoint', got {self.branch_points!r}")
         if self.node_heuristic not in ("bbps", "babsr"):
             raise OptionError(f"node_heuristic must be 'bbps' or 'babsr', got {self.node_heuristic!r}")
         for name in ("method", "root_method"):

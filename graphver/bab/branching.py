@@ -12,8 +12,9 @@ over the candidate set (inputs for input heuristics, branchable nodes for node h
   the worse child, summed over consumers. Relaxation slopes and intercepts both count.
 - ``BaBSRScore``: the same, counting only the intercept change (the classic BaBSR-style ablation).
 
-Branching points for nodes come from the consumer op's ``branch_point`` (0 for relu/abs/products across
-0, else the midpoint); any point strictly inside the interval is sound.
+Branching points for nodes: the consumer op's pre-optimised lookup table (graphver.bab.branch_points) for
+unary ops, ``branch_point`` for products (0 across 0) and piecewise-linear ops (the kink), or the plain
+midpoint (``branch_points="midpoint"``, the ablation); any point strictly inside the interval is sound.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from graphver.bab.branch_points import optimized_point
 from graphver.bounds.ibp import argument_bounds
 from graphver.bounds.plan import BackwardPlan
 from graphver.tape.tape import Tape
@@ -84,6 +86,16 @@ class BBPSScore:
     name = "bbps"
     intercept_only = False
 
+    def __init__(self, branch_points: str = "optimized"):
+        self.branch_points = branch_points  # "optimized" (lookup tables) or "midpoint"
+
+    def point(self, op, instr, low: Tensor, high: Tensor) -> Tensor:
+        if self.branch_points == "midpoint":
+            return low + (high - low) / 2
+        if instr.kind == "unary":
+            return optimized_point(op, instr.param, low, high)
+        return op.branch_point(low, high, instr.param)
+
     def contribution(self, op, instr, coef, bounds, lines_from) -> Tensor:
         """Lower bound of coef * (relaxation of the consumer) over the argument intervals."""
         pos, neg = coef.clamp(min=0), coef.clamp(max=0)
@@ -120,7 +132,7 @@ class BBPSScore:
             old = self.contribution(op, instr, coef, bounds, lines_from)
             for slot, arg in enumerate(instr.args):
                 low, high = bounds[slot]
-                point = op.branch_point(low, high, instr.param)
+                point = self.point(op, instr, low, high)
                 point = torch.where((point > low) & (point < high), point, low + (high - low) / 2)
                 gains = []
                 for child in ((low, point), (point, high)):

@@ -77,7 +77,7 @@ class Engine:
         self.candidates_device = self.candidates.nodes.to(self.device)
         self.plan = None
         self.input_heuristic = InputWidthScore()
-        self.node_heuristic = NODE_HEURISTICS[options.node_heuristic]()
+        self.node_heuristic = NODE_HEURISTICS[options.node_heuristic](options.branch_points)
         self.generator = torch.Generator().manual_seed(options.seed)
         self.stats = BabStats()
         self.best_value = math.inf

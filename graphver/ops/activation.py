@@ -73,6 +73,7 @@ class Sigmoid(UnaryOp):
 class Relu(UnaryOp):
     name = "relu"
     ulps = 0.0  # exact
+    tabulate_branch_points = False
 
     def f(self, x, param=None):
         return torch.clamp(x, min=0.0)
@@ -95,6 +96,7 @@ class Relu(UnaryOp):
 class Abs(UnaryOp):
     name = "abs"
     ulps = 0.0
+    tabulate_branch_points = False
 
     def f(self, x, param=None):
         return torch.abs(x)

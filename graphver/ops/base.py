@@ -104,6 +104,7 @@ class UnaryOp:
     has_param: bool = False
     sample_params: tuple = (None,)  # parameter values the registry-driven tests exercise
     location_floor: float = 0.0  # absolute part of a critical point's location error (periodic ops)
+    tabulate_branch_points: bool = True  # False for piecewise-linear ops: their kink is the best point
 
     # --- what subclasses define -------------------------------------------------------------
     def f(self, x: Tensor, param: float | None = None) -> Tensor:

@@ -1,0 +1,532 @@
+"""The ``graphver`` command line: ``verify``, ``bound`` and ``interval`` on a model file.
+
+A model file is a Python script that defines a module-level ``model`` and the question's ingredients
+(see ``FILE_CONVENTION``). The command runs it in a fresh namespace, asks the engine, prints a Rich
+summary and, if asked, writes the result as JSON and the convergence history as a PNG.
+
+Exit codes: 0 verified / solved, 1 falsified, 3 unknown (timeout, domain cap, Ctrl-C), 2 usage or input
+errors (a bad file, any ``GraphverError`` from the model), 4 an internal error (a bug in graphver).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import runpy
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+import sympy
+
+import graphver as gv
+from graphver.errors import GraphverError, InternalError
+from graphver.options import BabOptions
+
+EXIT_OK = 0
+EXIT_FALSIFIED = 1
+EXIT_INPUT = 2
+EXIT_UNKNOWN = 3
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C before the engine had a result (the shell's convention)
+
+RUN_NAME = "__graphver__"  # the file's __name__: an `if __name__ == "__main__":` block does not run
+SHOWN_CHARS = 160  # longer expressions are shortened in the summary (the JSON keeps them whole)
+
+FILE_CONVENTION = """\
+FILE is a Python script. graphver runs it in a fresh namespace (with __name__ set to
+"__graphver__", so an `if __name__ == "__main__":` block does not run) and reads these
+module-level names:
+
+\b
+  model        a graphver.Model                                  (every command)
+  prop         a relation f <= c (or >=, <, >), a list of them   (verify)
+               (all must hold), gv.All([...]) or gv.Any([...])
+  objective    a sympy expression over the model's variables     (bound; interval)
+  sense        "min" (default) or "max"                          (bound, optional)
+  expressions  an expression, a list of them, or a dict          (interval, optional;
+               label -> expression                                 default: objective)
+  options      a dict of BabOptions keywords, e.g.               (verify, bound; optional)
+               {"branching": "input"}; command-line flags win
+"""
+
+
+class InputError(click.ClickException):
+    """A usage or input error: printed as one line on stderr, exit code 2."""
+
+    exit_code = EXIT_INPUT
+
+
+# --- the model file ---------------------------------------------------------------------------------
+def load_file(path: Path) -> dict[str, Any]:
+    """Run the model file in a fresh namespace and return its globals; any failure becomes an InputError."""
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)  # like `python FILE.py`: helpers next to the file can be imported
+    try:
+        return runpy.run_path(str(path), run_name=RUN_NAME)
+    except SyntaxError as error:
+        raise InputError(f"{path}, line {error.lineno}: syntax error: {error.msg}") from None
+    except GraphverError as error:
+        raise InputError(f"{path}{line_in(path, error)}: {type(error).__name__}: {error}") from None
+    except SystemExit:
+        raise InputError(f"{path} called sys.exit() while being loaded") from None
+    except Exception as error:  # noqa: BLE001  (any failure of the user's script is an input error)
+        raise InputError(f"{path}{line_in(path, error)}: {type(error).__name__}: {error}") from None
+    finally:
+        sys.path.remove(folder)
+
+
+def line_in(path: Path, error: BaseException) -> str:
+    """', line N' of the deepest traceback frame inside ``path`` ('' if none)."""
+    target = str(path.resolve())
+    line = ""
+    for frame in traceback.extract_tb(error.__traceback__):
+        if Path(frame.filename).resolve().as_posix() == Path(target).as_posix():
+            line = f", line {frame.lineno}"
+    return line
+
+
+def require(namespace: dict, name: str, path: Path, command: str, what: str):
+    """The value of ``name`` in the file, or an InputError naming the file, the name and what it should be."""
+    if name in namespace:
+        return namespace[name]
+    defined = [key for key in namespace if not key.startswith("_")]
+    close = difflib.get_close_matches(name, defined, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise InputError(
+        f"{path} defines no `{name}`: `graphver {command}` needs `{name} = ...` ({what}) at module level.{hint} "
+        f"See `graphver {command} --help` for the FILE convention."
+    )
+
+
+def load_model(path: Path, command: str) -> tuple[gv.Model, dict]:
+    """The file's ``model`` (checked to be a graphver.Model) and its whole namespace."""
+    namespace = load_file(path)
+    model = require(namespace, "model", path, command, "a graphver.Model")
+    if not isinstance(model, gv.Model):
+        raise InputError(f"{path}: `model` must be a graphver.Model, got {type(model).__name__} ({model!r:.80})")
+    return model, namespace
+
+
+def file_options(namespace: dict, path: Path) -> dict:
+    options = namespace.get("options", {})
+    if not isinstance(options, dict):
+        raise InputError(f"{path}: `options` must be a dict of BabOptions keywords, got {type(options).__name__}")
+    return dict(options)
+
+
+def as_expressions(value, path: Path) -> dict[str, Any]:
+    """``expressions`` (one, a list or a dict label -> expression) as an ordered dict label -> sympy expression."""
+    items = value.items() if isinstance(value, dict) else ((None, e) for e in (value if isinstance(value, (list, tuple)) else [value]))
+    out: dict[str, Any] = {}
+    for label, expr in items:
+        try:
+            expr = sympy.sympify(expr)
+        except (sympy.SympifyError, TypeError) as error:
+            raise InputError(f"{path}: cannot read {expr!r} as an expression: {error}") from None
+        out[str(expr) if label is None else str(label)] = expr
+    if not out:
+        raise InputError(f"{path}: `expressions` is empty")
+    return out
+
+
+# --- checks done before a long run ------------------------------------------------------------------
+def check_device(device: str | None) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: CUDA is not available on this machine (torch.cuda.is_available() is "
+                             "False); use --device cpu")
+
+
+def check_output(path: Path | None, flag: str) -> None:
+    if path is not None and not path.parent.exists():
+        raise InputError(f"{flag} {path}: the folder {path.parent} does not exist")
+
+
+def check_plotting(plot: Path | None) -> None:
+    if plot is None:
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install 'matplotlib>=3.5'") from None
+
+
+def engine_options(namespace: dict, path: Path, quiet: bool, **flags) -> dict:
+    """BabOptions keywords: the file's ``options``, then the flags that were given; progress only on a terminal."""
+    options = file_options(namespace, path)
+    options.update({key: value for key, value in flags.items() if value is not None})
+    options["progress"] = sys.stdout.isatty() and not quiet
+    return options
+
+
+def run_guarded(path: Path, action):
+    """Run ``action()``: a GraphverError becomes a one-line input error (exit 2), a bug exits 4."""
+    try:
+        return action()
+    except InternalError as error:
+        click.echo(traceback.format_exc(), err=True)
+        click.echo(f"Internal error (a bug in graphver; please report it with {path}): {error}", err=True)
+        sys.exit(EXIT_INTERNAL)
+    except GraphverError as error:
+        raise InputError(f"{path}: {type(error).__name__}: {error}") from None
+    except (click.ClickException, click.exceptions.Exit, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001  (not a documented error: a bug, shown with its traceback)
+        click.echo(traceback.format_exc(), err=True)
+        click.echo(f"Internal error (a bug in graphver; please report it with {path}): "
+                   f"{type(error).__name__}: {error}", err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+# --- output -----------------------------------------------------------------------------------------
+def fmt(value: float | None, digits: int = 10) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:.{digits}g}"
+
+
+def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def point_text(point: dict[str, float] | None) -> str:
+    if point is None:
+        return "-"
+    return shorten(", ".join(f"{name} = {fmt(value)}" for name, value in point.items()), 400)
+
+
+STATUS_STYLE = {"verified": "bold green", "solved": "bold green", "falsified": "bold red", "unknown": "bold yellow"}
+
+
+def console(quiet: bool = False):
+    from rich.console import Console
+
+    return Console(highlight=False, quiet=quiet)
+
+
+def stats_rows(stats) -> list[tuple[str, str]]:
+    other = max(0.0, stats.time_total - stats.time_bound - stats.time_branch - stats.time_search)
+    rows = [
+        ("domains", f"{stats.domains_explored} explored, {stats.domains_left} left, max depth {stats.max_depth}, "
+                    f"{stats.rounds} rounds ({stats.input_splits} input / {stats.node_splits} node splits)"),
+        ("time", f"{stats.time_total:.2f} s total: bound {stats.time_bound:.2f} s, branch {stats.time_branch:.2f} s, "
+                 f"search {stats.time_search:.2f} s, other {other:.2f} s"),
+        ("proved by", stats.proved_by or "-"),
+        ("stop reason", stats.stop_reason or "-"),
+    ]
+    for message in dict.fromkeys(stats.messages):  # unique, in order
+        rows.append(("note", shorten(str(message), 300)))
+    return rows
+
+
+def summary_panel(title: str, status: str, rows: list[tuple[str, str]]):
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("status", Text(status.upper(), style=STATUS_STYLE.get(status, "")))
+    for name, value in rows:
+        table.add_row(name, Text(value))
+    return Panel(table, title=title, title_align="left", expand=False)
+
+
+def verify_rows(result) -> list[tuple[str, str]]:
+    joiner = " and " if result.combine == "all" else " or "
+    rows = [("property", shorten(joiner.join(result.property))),
+            ("proven margin", f">= {fmt(result.margin_lower)}  (>= 0 proves the property)")]
+    worst = worst_seen(result)
+    if worst is not None:
+        rows.append(("worst margin seen", fmt(worst)))
+    if result.counterexample is not None:
+        rows.append(("counterexample", point_text(result.counterexample)))
+        rows.append(("margins there", ", ".join(fmt(v) for v in result.counterexample_margins or [])))
+    return rows + stats_rows(result.stats)
+
+
+def worst_seen(result) -> float | None:
+    """The smallest margin evaluated at a point (the last history entry), if any was finite."""
+    if result.counterexample_margins:
+        aggregate = min if result.combine == "all" else max
+        return aggregate(result.counterexample_margins)
+    if result.stats.history and math.isfinite(result.stats.history[-1][2]):
+        return result.stats.history[-1][2]
+    return None
+
+
+def bound_rows(result) -> list[tuple[str, str]]:
+    proven, attained = ("lower", "upper") if result.sense == "min" else ("upper", "lower")
+    scale = abs(result.upper if result.sense == "min" else result.lower)
+    relative = f", relative {result.gap / scale:.3g}" if scale > 0 and math.isfinite(result.gap) else ""
+    rows = [
+        ("objective", f"{result.sense} of {shorten(result.expression)}"),
+        (f"proven {proven}", fmt(getattr(result, proven))),
+        (f"best value ({attained})", f"{fmt(getattr(result, attained))}  (attained at the witness)"),
+        ("gap", f"{fmt(result.gap, 3)}{relative}"),
+        ("witness", point_text(result.witness)),
+    ]
+    return rows + stats_rows(result.stats)
+
+
+def write_outputs(out, result, json_path: Path | None, plot_path: Path | None, title: str, mode: str) -> None:
+    if json_path is not None:
+        json_path.write_text(result.to_json() + "\n", encoding="utf-8")
+        out.print(f"wrote {json_path}")
+    if plot_path is not None:
+        plot_history(result, plot_path, title, mode)
+        out.print(f"wrote {plot_path}")
+
+
+# --- the convergence plot ---------------------------------------------------------------------------
+def history_series(result, mode: str) -> tuple[list[float], list[float], list[float], str, str]:
+    """(times, proven, best, proven label, best label) in the user's terms (a max bound is mirrored back)."""
+    history = list(result.stats.history)
+    if mode == "verify":
+        final = (result.stats.time_total, result.margin_lower, worst_seen(result) or math.inf)
+    else:
+        final_lower, final_upper = (result.lower, result.upper) if result.sense == "min" else (-result.upper, -result.lower)
+        final = (result.stats.time_total, final_lower, final_upper)  # engine terms: minimising the row
+    history.append(final)
+    times = [entry[0] for entry in history]
+    proven = [entry[1] for entry in history]
+    best = [entry[2] for entry in history]
+    if mode == "verify":
+        return times, proven, best, "proven lower bound on the worst margin", "worst margin seen"
+    if result.sense == "max":  # the engine minimised -expr: mirror back
+        return times, [-v for v in proven], [-v for v in best], "proven upper bound", "best value found (incumbent)"
+    return times, proven, best, "proven lower bound", "best value found (incumbent)"
+
+
+def plot_history(result, path: Path, title: str, mode: str) -> None:
+    """PNG of the proven bound and the best value found versus time, and their gap (log scale) below."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    def finite(values):
+        return [v if math.isfinite(v) else math.nan for v in values]
+
+    times, proven, best, proven_label, best_label = history_series(result, mode)
+    gaps = [abs(b - p) if math.isfinite(b) and math.isfinite(p) and b != p else math.nan for p, b in zip(proven, best)]
+    figure = Figure(figsize=(8, 6), layout="constrained")
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    top.step(times, finite(proven), where="post", label=proven_label, color="tab:blue")
+    top.step(times, finite(best), where="post", label=best_label, color="tab:orange")
+    if mode == "verify":
+        top.axhline(0.0, color="gray", linewidth=0.8, linestyle="--", label="0 (the property holds above)")
+        top.set_ylabel("margin")
+    else:
+        top.set_ylabel(f"{result.sense} of the objective")
+    top.legend(loc="best")
+    top.grid(alpha=0.3)
+    bottom.step(times, gaps, where="post", color="tab:green")
+    if any(g > 0 for g in gaps if math.isfinite(g)):
+        bottom.set_yscale("log")
+    bottom.set_ylabel("gap")
+    bottom.set_xlabel("time (s)")
+    bottom.grid(alpha=0.3)
+    figure.suptitle(f"{title}: {result.status.upper()}")
+    figure.savefig(path, format="png", dpi=100)
+
+
+# --- the commands -----------------------------------------------------------------------------------
+def default(name: str):
+    return BabOptions.__dataclass_fields__[name].default
+
+
+def print_version(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from graphver.report.results import versions
+
+    found = versions()
+    click.echo(f"graphver {found['graphver']} (torch {found['torch']}, sympy {found['sympy']}, "
+               f"python {found['python']})")
+    ctx.exit(EXIT_OK)
+
+
+FILE_ARGUMENT = click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+
+
+def run_options(command):
+    """Options shared by verify and bound (decorators apply bottom-up, so --help lists them in this order)."""
+    options = [
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                     help=f"Wall-clock limit; the best proven result so far is reported. [default: {default('timeout'):g}]"),
+        click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where domains are bounded. [default: cpu]"),
+        click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
+                     help=f"Domains split per round. [default: {default('batch_size')}]"),
+        click.option("--seed", type=int, metavar="N", help=f"Seed of every random choice. [default: {default('seed')}]"),
+        click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+                     help="Write the result (status, bounds, stats, options, versions) as JSON."),
+        click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+                     help="Write a PNG of the proven bound and the best value found versus time."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress display and a one-line result."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+class Commands(click.Group):
+    """The command group; Ctrl-C outside the engine's own handling exits 130 (click's default, 1, means falsified)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("Interrupted (Ctrl-C) before a result was available.", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=print_version,
+              help="Show the versions of graphver, torch, sympy and python, and exit.")
+def main() -> None:
+    """Certified bounds on nonlinear computation graphs, from a model file.
+
+    \b
+      graphver verify FILE.py     prove or refute the property `prop`
+      graphver bound FILE.py      certified global min (or max) of `objective`
+      graphver interval FILE.py   one pass of IBP, CROWN and alpha over the whole box
+
+    Exit codes: 0 verified/solved, 1 falsified, 2 usage or input error, 3 unknown (timeout,
+    domain cap, Ctrl-C), 4 internal error. `graphver COMMAND --help` describes FILE.
+    """
+
+
+@main.command(help="Prove or refute the property `prop` of FILE over the model's box by branch-and-bound.\n\n"
+              + FILE_CONVENTION
+              + "\nExit codes: 0 verified, 1 falsified (a counterexample is printed), 3 unknown, 2 input error.")
+@FILE_ARGUMENT
+@run_options
+def verify(file: Path, timeout, device, batch_size, seed, json_path, plot_path, quiet) -> None:
+    check_device(device)
+    check_output(json_path, "--json")
+    check_output(plot_path, "--plot")
+    check_plotting(plot_path)
+    model, namespace = load_model(file, "verify")
+    prop = require(namespace, "prop", file, "verify",
+                   "a relation such as f <= c, a list of them, gv.All([...]) or gv.Any([...])")
+    options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed)
+    result = run_guarded(file, lambda: model.verify(prop, **options))
+    out = console()
+    if quiet:
+        click.echo(f"{result.status}: proven margin >= {fmt(result.margin_lower)}"
+                   + (f"; counterexample {point_text(result.counterexample)}" if result.counterexample else ""))
+    else:
+        out.print(summary_panel(f"graphver verify {file.name} (model {model.name!r})", result.status,
+                                verify_rows(result)))
+    write_outputs(console(quiet), result, json_path, plot_path, f"graphver verify {file.name}", "verify")
+    sys.exit({"verified": EXIT_OK, "falsified": EXIT_FALSIFIED}.get(result.status, EXIT_UNKNOWN))
+
+
+@main.command(help="Certified global minimum (or maximum) of `objective` of FILE over the model's box.\n\n"
+              + FILE_CONVENTION
+              + "\nExit codes: 0 solved (gap within tolerance), 3 unknown, 2 input error.")
+@FILE_ARGUMENT
+@run_options
+@click.option("--sense", type=click.Choice(["min", "max"]), help="Minimise or maximise (overrides the file's `sense`).")
+@click.option("--rel-tol", type=click.FloatRange(min=0), metavar="TOL",
+              help=f"Stop when the gap <= max(abs-tol, rel-tol * |value|). [default: {default('rel_tol'):g}]")
+@click.option("--abs-tol", type=click.FloatRange(min=0), metavar="TOL",
+              help=f"Absolute gap tolerance. [default: {default('abs_tol'):g}]")
+def bound(file: Path, timeout, device, batch_size, seed, json_path, plot_path, quiet, sense, rel_tol, abs_tol) -> None:
+    check_device(device)
+    check_output(json_path, "--json")
+    check_output(plot_path, "--plot")
+    check_plotting(plot_path)
+    model, namespace = load_model(file, "bound")
+    objective = require(namespace, "objective", file, "bound", "a sympy expression over the model's variables")
+    sense = sense or namespace.get("sense", "min")
+    if sense not in ("min", "max"):
+        raise InputError(f"{file}: `sense` must be \"min\" or \"max\", got {sense!r}")
+    options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
+                             rel_tol=rel_tol, abs_tol=abs_tol)
+    result = run_guarded(file, lambda: model.bound(objective, sense=sense, **options))
+    if quiet:
+        click.echo(f"{result.status}: {sense} in [{fmt(result.lower)}, {fmt(result.upper)}] (gap {fmt(result.gap, 3)})")
+    else:
+        console().print(summary_panel(f"graphver bound {file.name} (model {model.name!r})", result.status,
+                                      bound_rows(result)))
+    write_outputs(console(quiet), result, json_path, plot_path, f"graphver bound {file.name}", "bound")
+    sys.exit(EXIT_OK if result.status == "solved" else EXIT_UNKNOWN)
+
+
+@main.command(help="Certified bounds of `expressions` (or `objective`) of FILE over the whole box in one pass "
+              "of each bounding method, no branching.\n\n" + FILE_CONVENTION + "\nExit codes: 0 done, 2 input error.")
+@FILE_ARGUMENT
+@click.option("--method", type=click.Choice(["ibp", "crown", "alpha", "all"]), default="all", show_default=True,
+              help="Bounding method (all: one row per method).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where the bounds are computed. [default: cpu]")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Write the intervals (and versions) as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="Plain lines: label, method, lower, upper.")
+def interval(file: Path, method, device, json_path, quiet) -> None:
+    check_device(device)
+    check_output(json_path, "--json")
+    model, namespace = load_model(file, "interval")
+    name = "expressions" if "expressions" in namespace or "objective" not in namespace else "objective"
+    value = require(namespace, name, file, "interval",
+                    "an expression, a list of them or a dict label -> expression; or define `objective`")
+    expressions = as_expressions(value, file)
+    methods = ["ibp", "crown", "alpha"] if method == "all" else [method]
+    rows = run_guarded(file, lambda: interval_rows(model, expressions, methods, device))
+    if quiet:
+        for label, name, found, _seconds in rows:
+            click.echo(f"{label}\t{name}\t{fmt(found.lower, 17)}\t{fmt(found.upper, 17)}")
+    else:
+        console().print(interval_table(f"graphver interval {file.name} (model {model.name!r})", rows))
+    if json_path is not None:
+        import json
+
+        from graphver.report.results import versions
+
+        data = {"model": model.name, "variables": {n: [lo, hi] for n, lo, hi in zip(model.names, model.lower, model.upper)},
+                "intervals": [{"label": label, "method": name, **found.to_dict(), "seconds": seconds}
+                              for label, name, found, seconds in rows],
+                "versions": versions()}
+        json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        console(quiet).print(f"wrote {json_path}")
+    sys.exit(EXIT_OK)
+
+
+def interval_rows(model: gv.Model, expressions: dict, methods: list[str], device) -> list[tuple]:
+    """(label, method, Interval, seconds) per expression and method; one ``Model.interval`` call per method."""
+    rows = []
+    for name in methods:
+        start = time.perf_counter()
+        found = model.interval(list(expressions.values()), method=name, device=device)
+        seconds = time.perf_counter() - start
+        rows.extend((label, name, one, seconds) for label, one in zip(expressions, found))
+    order = {label: i for i, label in enumerate(expressions)}
+    return sorted(rows, key=lambda row: order[row[0]])  # stable: methods stay in order within an expression
+
+
+def interval_table(title: str, rows: list[tuple]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header, justify in (("expression", "left"), ("method", "left"), ("lower", "right"), ("upper", "right"),
+                            ("width", "right"), ("time (s)", "right")):
+        table.add_column(header, justify=justify, overflow="fold")
+    previous = None
+    for label, name, found, seconds in rows:
+        shown = shorten(label, 60) if label != previous else ""
+        table.add_row(shown, name, fmt(found.lower), fmt(found.upper), fmt(found.width, 4), f"{seconds:.3f}")
+        previous = label
+    return table
+
+
+if __name__ == "__main__":
+    main()
