@@ -44,9 +44,16 @@ def test_verify_false_property_with_narrow_violation():
     assert result.margin_lower <= result.counterexample_margins[0]
 
 
+def test_sin_cos_identity_on_a_box():
+    m, x = one(-3, 3)
+    result = m.verify(gv.sin(x) ** 2 + gv.cos(x) ** 2 <= 1 + 1e-6, timeout=60)
+    assert result.status == "verified" and result.margin_lower >= 0
+
+
+@pytest.mark.slow
 def test_sin_cos_identity_on_a_wide_box():
     m, x = one(-6, 6)
-    result = m.verify(gv.sin(x) ** 2 + gv.cos(x) ** 2 <= 1 + 1e-7, timeout=60)
+    result = m.verify(gv.sin(x) ** 2 + gv.cos(x) ** 2 <= 1 + 1e-9, timeout=60)
     assert result.status == "verified" and result.margin_lower >= 0
 
 
@@ -140,7 +147,8 @@ def test_branching_strategies_all_sound(branching, heuristic):
     m = gv.Model("strategies")
     x, y = m.var("x", -2, 2), m.var("y", -1, 1)
     expr = gv.tanh(x * y) * gv.sin(x) + 0.2 * x**2 - gv.relu(y - x)
-    result = m.bound(expr, timeout=20, branching=branching, node_heuristic=heuristic, rel_tol=1e-3)
+    timeout = 4 if branching == "node" else 20  # node-only may stall (an ablation): check soundness only
+    result = m.bound(expr, timeout=timeout, branching=branching, node_heuristic=heuristic, rel_tol=1e-3)
     assert result.lower <= sampled_min(m, expr, 100_000)
     if branching != "node":  # node-only branching is an ablation: without input splits it may stall
         assert result.status == "solved"
@@ -150,7 +158,7 @@ def test_node_splits_are_used_and_sound():
     m = gv.Model("nodes")
     x, y = m.var("x", -2, 2), m.var("y", -2, 2)
     expr = gv.sin(x * y + x) * gv.exp(0.3 * (x - y))
-    result = m.bound(expr, timeout=30, branching="node", rel_tol=1e-3)
+    result = m.bound(expr, timeout=4, branching="node", rel_tol=1e-3)
     assert result.stats.node_splits > 0
     assert result.lower <= sampled_min(m, expr, 100_000)
 

@@ -124,7 +124,7 @@ class BBPSScore:
             op = instr.op_object
             coef = ctx.record["step_coef"][number]
             coef = torch.where(step.query[None, :] == ctx.row[:, None], coef, torch.zeros_like(coef))
-            bounds = [(l[:, step.local], u[:, step.local]) for l, u in argument_bounds(instr, ctx.lo, ctx.hi)]
+            bounds = [(l.index_select(1, step.local), u.index_select(1, step.local)) for l, u in argument_bounds(instr, ctx.lo, ctx.hi)]
 
             def lines_from(bs, op=op, instr=instr):
                 return op.relax(*[t for pair in bs for t in pair], instr.param)

@@ -168,7 +168,9 @@ class Engine:
         if ctx is not None and self.options.branching != "input" and self.candidates.nodes.numel():
             scores, points = self.node_heuristic.scores(ctx)
             node_lo, node_hi = result.lo[:, self.candidates_device], result.hi[:, self.candidates_device]
-            inside = (points > node_lo) & (points < node_hi) & (scores > 0)
+            # inputs are split by the input rule (midpoint); node candidates are intermediate nodes only
+            not_input = (self.candidates_device >= self.tape.n_inputs)[None, :]
+            inside = (points > node_lo) & (points < node_hi) & (scores > 0) & not_input
             scores = torch.where(inside & ~bad[:, None], scores, torch.full_like(scores, -1.0))
             best = scores.argmax(dim=1)
             usable = scores[take, best] > 0

@@ -26,7 +26,7 @@ def initial_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor) -> di
         instr = tape.instructions[step.instruction]
         if instr.kind == "linear":
             continue
-        flat = [t[:, step.local] for pair in argument_bounds(instr, lo, hi) for t in pair]
+        flat = [t.index_select(1, step.local) for pair in argument_bounds(instr, lo, hi) for t in pair]
         start = instr.op_object.default_alpha(*flat, instr.param)  # [B, entries]
         alphas[number] = torch.stack([start, start]).clone().requires_grad_(True)
     return alphas

@@ -54,9 +54,9 @@ def step_lines(tape: Tape, step: PlanStep, lo: Tensor, hi: Tensor, alpha: Tensor
     if alpha is None:
         flat = [t for pair in bounds for t in pair]
         relaxation = op.relax(*flat, instr.param)
-        pick = lambda t: t[:, step.local]  # noqa: E731
+        pick = lambda t: t.index_select(1, step.local)  # noqa: E731
     else:
-        flat = [t[:, step.local] for pair in bounds for t in pair]
+        flat = [t.index_select(1, step.local) for pair in bounds for t in pair]
         relaxation = op.relax(*flat, instr.param, alpha[0], alpha[1])
         pick = lambda t: t  # noqa: E731
     if instr.kind == "unary":

@@ -71,7 +71,7 @@ def instruction_interval(
 
 def argument_bounds(instr: Instruction, lo: Tensor, hi: Tensor) -> list[tuple[Tensor, Tensor]]:
     """Intervals of a nonlinear instruction's arguments, snapped onto closed domain edges (see UnaryOp)."""
-    bounds = [(lo[:, a], hi[:, a]) for a in instr.args]
+    bounds = [(lo.index_select(1, a), hi.index_select(1, a)) for a in instr.args]
     if instr.kind == "unary":
         (l, u), = bounds
         bounds = [(instr.op_object.snap_to_domain(l, u, instr.param), u)]
