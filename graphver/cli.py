@@ -161,8 +161,13 @@ def engine_options(namespace: dict, path: Path, quiet: bool, **flags) -> dict:
     """BabOptions keywords: the file's ``options``, then the flags that were given; progress only on a terminal."""
     options = file_options(namespace, path)
     options.update({key: value for key, value in flags.items() if value is not None})
-    options["progress"] = sys.stdout.isatty() and not quiet
+    options["progress"] = show_progress(quiet)
     return options
+
+
+def show_progress(quiet: bool) -> bool:
+    """The engine's live display: only on a terminal (logs, pipes and CI stay clean) and not with --quiet."""
+    return sys.stdout.isatty() and not quiet
 
 
 def run_guarded(path: Path, action):

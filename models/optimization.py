@@ -322,4 +322,207 @@ def hartmann_3() -> OptProblem:
                       "Hartmann 3-D on [0, 1]^3 (four Gaussian wells)", f"{SB}; {DS}")
 
 
+# --- harder landscapes: needle basins, ridges, many wells, more dimensions ---------------------------
+
+
+@register
+def ackley() -> OptProblem:
+    # f = -20 exp(-0.2 sqrt((x^2 + y^2)/2)) - exp((cos 2 pi x + cos 2 pi y)/2) + 20 + e on [-32.768, 32.768]^2
+    # (SB). Both exponentials are at their largest (exp(0) = 1 and exp(1) = e) only at the origin: f* = 0.
+    # sqrt has an infinite slope at 0, right at the minimiser.
+    m, (x, y) = square_box("ackley", "xy", -32.768, 32.768)
+    expr = (-20 * gv.exp(-sympy.Rational(1, 5) * gv.sqrt((x**2 + y**2) / 2))
+            - gv.exp((gv.cos(2 * math.pi * x) + gv.cos(2 * math.pi * y)) / 2) + 20 + math.e)
+    return OptProblem("ackley", m, expr, "min", 0.0, {"x": 0.0, "y": 0.0}, "Ackley 2-D on [-32.768, 32.768]^2", SB)
+
+
+@register
+def drop_wave() -> OptProblem:
+    # f = -(1 + cos(12 sqrt(x^2 + y^2))) / (0.5 (x^2 + y^2) + 2) on [-5.12, 5.12]^2 (SB). The numerator is
+    # at most 2 and the denominator at least 2, both attained at the origin: f* = -1.
+    m, (x, y) = square_box("drop_wave", "xy", -5.12, 5.12)
+    r2 = x**2 + y**2
+    expr = -(1 + gv.cos(12 * gv.sqrt(r2))) / (r2 / 2 + 2)
+    return OptProblem("drop_wave", m, expr, "min", -1.0, {"x": 0.0, "y": 0.0}, "Drop-Wave on [-5.12, 5.12]^2", SB)
+
+
+@register
+def cross_in_tray() -> OptProblem:
+    # f = -0.0001 (|sin x sin y exp(|100 - sqrt(x^2 + y^2)/pi|)| + 1)^0.1 on [-10, 10]^2 (SB). Four global
+    # minima (+-1.3491, +-1.3491) by symmetry. On the box r/pi < 100, so the inner exponent is 100 - r/pi;
+    # maximising log|sin x| + log|sin y| - r/pi on the diagonal x = y = t: 2 cot t = sqrt(2)/pi, solved at
+    # 40 digits: t* = 1.349406608602084..., f* = -2.062611870822739... (published -2.06261).
+    m, (x, y) = square_box("cross_in_tray", "xy", -10, 10)
+    inner = gv.Abs(gv.sin(x) * gv.sin(y) * gv.exp(gv.Abs(100 - gv.sqrt(x**2 + y**2) / math.pi)))
+    expr = -sympy.Rational(1, 10_000) * (inner + 1) ** sympy.Rational(1, 10)
+    t_star = mpmath.findroot(lambda t: 2 * mpmath.cot(t) - mpmath.sqrt(2) / mpmath.pi, mpmath.mpf("1.349"))
+    peak = mpmath.sin(t_star) ** 2 * mpmath.exp(100 - mpmath.sqrt(2) * t_star / mpmath.pi)
+    return OptProblem("cross_in_tray", m, expr, "min", exact(-(peak + 1) ** (mpmath.mpf(1) / 10) / 10_000),
+                      {"x": exact(t_star), "y": exact(t_star)}, "Cross-in-tray on [-10, 10]^2", SB)
+
+
+@register
+def holder_table() -> OptProblem:
+    # f = -|sin x cos y exp(|1 - sqrt(x^2 + y^2)/pi|)| on [-10, 10]^2 (SB). Four global minima
+    # (+-8.05502, +-9.66459) (published f* = -19.2085). Near them r/pi > 1, so -f = |sin x cos y| e^(r/pi - 1);
+    # its log-gradient cot x + x/(pi r) = 0, -tan y + y/(pi r) = 0 solved at 40 digits:
+    # (8.055023472141116..., 9.664590028909654...), f* = -19.20850256788675...
+    m, (x, y) = square_box("holder_table", "xy", -10, 10)
+    expr = -gv.Abs(gv.sin(x) * gv.cos(y) * gv.exp(gv.Abs(1 - gv.sqrt(x**2 + y**2) / math.pi)))
+
+    def log_gradient(a, b):
+        r = mpmath.sqrt(a**2 + b**2)
+        return [mpmath.cot(a) + a / (mpmath.pi * r), -mpmath.tan(b) + b / (mpmath.pi * r)]
+
+    a, b = mpmath.findroot(log_gradient, (mpmath.mpf("8.05502"), mpmath.mpf("9.66459")))
+    value = -abs(mpmath.sin(a) * mpmath.cos(b)) * mpmath.exp(mpmath.sqrt(a**2 + b**2) / mpmath.pi - 1)
+    return OptProblem("holder_table", m, expr, "min", exact(value), {"x": exact(a), "y": exact(b)},
+                      "Holder table on [-10, 10]^2", SB)
+
+
+@register
+def eggholder() -> OptProblem:
+    # f = -(y + 47) sin(sqrt|y + x/2 + 47|) - x sin(sqrt|x - (y + 47)|) on [-512, 512]^2 (SB).
+    # Published f* = -959.6407 at (512, 404.2319): on the edge x = 512. With x fixed at 512, df/dy = 0
+    # solved at 40 digits from y = 404.2319: y* = 404.2318050882..., f* = -959.6406627208...
+    m, (x, y) = square_box("eggholder", "xy", -512, 512)
+    expr = -(y + 47) * gv.sin(gv.sqrt(gv.Abs(y + x / 2 + 47))) - x * gv.sin(gv.sqrt(gv.Abs(x - (y + 47))))
+
+    def f(a, b):
+        return (-(b + 47) * mpmath.sin(mpmath.sqrt(abs(b + a / 2 + 47)))
+                - a * mpmath.sin(mpmath.sqrt(abs(a - (b + 47)))))
+
+    y_star = mpmath.findroot(lambda b: mpmath.diff(lambda t: f(mpmath.mpf(512), t), b), mpmath.mpf("404.2319"))
+    return OptProblem("eggholder", m, expr, "min", exact(f(mpmath.mpf(512), y_star)), {"x": 512.0, "y": exact(y_star)},
+                      "Eggholder on [-512, 512]^2 (minimum on the boundary)", SB)
+
+
+@register
+def bukin_6() -> OptProblem:
+    # f = 100 sqrt(|y - 0.01 x^2|) + 0.01 |x + 10|, x in [-15, -5], y in [-3, 3] (SB). Both terms are >= 0
+    # and vanish at (-10, 1): f* = 0. The minimum lies on the non-smooth ridge y = x^2/100, along which f
+    # grows only like |x + 10|/100: a notoriously hard, flat, non-differentiable valley.
+    m = gv.Model("bukin_6")
+    x, y = m.var("x", -15, -5), m.var("y", -3, 3)
+    expr = 100 * gv.sqrt(gv.Abs(y - x**2 / 100)) + gv.Abs(x + 10) / 100
+    return OptProblem("bukin_6", m, expr, "min", 0.0, {"x": -10.0, "y": 1.0},
+                      "Bukin N.6 on [-15, -5] x [-3, 3] (non-smooth ridge)", SB)
+
+
+@register
+def michalewicz_2d() -> OptProblem:
+    # f = -sum_{i=1,2} sin(x_i) sin(i x_i^2 / pi)^20 on [0, pi]^2 (SB; m = 10). Separable. For i = 2 the
+    # term is -1 at x_2 = pi/2 (sin(pi/2) = 1 and sin(2 (pi/2)^2 / pi) = 1), its least possible value. For
+    # i = 1, d/dx [sin x sin(x^2/pi)^20] = 0 solved at 40 digits from 2.20: x_1* = 2.202905520... with term
+    # -0.801303410..., so f* = -1.801303410098554... (published -1.8013).
+    m, (x, y) = square_box("michalewicz_2d", "xy", 0, math.pi)
+    expr = -sum(gv.sin(t) * gv.sin(i * t**2 / math.pi) ** 20 for i, t in ((1, x), (2, y)))
+
+    def term(t):
+        return mpmath.sin(t) * mpmath.sin(t**2 / mpmath.pi) ** 20
+
+    x_star = mpmath.findroot(lambda t: mpmath.diff(term, t), mpmath.mpf("2.2029"))
+    return OptProblem("michalewicz_2d", m, expr, "min", exact(-1 - term(x_star)),
+                      {"x": exact(x_star), "y": exact(mpmath.pi / 2)},
+                      "Michalewicz 2-D (m = 10) on [0, pi]^2 (steep ridges)", SB)
+
+
+@register
+def schwefel_2d() -> OptProblem:
+    # f = 418.9829 d - sum_i x_i sin(sqrt|x_i|) on [-500, 500]^d, d = 2 (SB). Separable: each
+    # x sin(sqrt|x|) is largest at x* = 420.968746359982... (d/dx = 0 solved at 40 digits) with value
+    # 418.982887272433799..., so f* = 2 (418.9829 - 418.98288727243...) = 2.5455133...e-5 (published ~ 0,
+    # i.e. f* = 0 up to the rounded constant 418.9829). The second-best basin is ~ 119 higher.
+    m, (x, y) = square_box("schwefel_2d", "xy", -500, 500)
+    constant = sympy.Rational("418.9829")
+    expr = 2 * constant - sum(t * gv.sin(gv.sqrt(gv.Abs(t))) for t in (x, y))
+
+    def term(t):
+        return t * mpmath.sin(mpmath.sqrt(t))
+
+    x_star = mpmath.findroot(lambda t: mpmath.diff(term, t), mpmath.mpf("420.9687"))
+    value = 2 * (mpmath.mpf("418.9829") - term(x_star))
+    return OptProblem("schwefel_2d", m, expr, "min", exact(value), {"x": exact(x_star), "y": exact(x_star)},
+                      "Schwefel 2-D on [-500, 500]^2 (deceptive: best basin far from the second best)", SB)
+
+
+@register
+def griewank_2d() -> OptProblem:
+    # f = 1 + (x^2 + y^2)/4000 - cos(x) cos(y / sqrt 2) on [-600, 600]^2 (SB). The quadratic is >= 0 and
+    # the product of cosines <= 1, both tight only at the origin: f* = 0. Hundreds of shallow local minima.
+    m, (x, y) = square_box("griewank_2d", "xy", -600, 600)
+    expr = 1 + (x**2 + y**2) / 4000 - gv.cos(x) * gv.cos(y / math.sqrt(2))
+    return OptProblem("griewank_2d", m, expr, "min", 0.0, {"x": 0.0, "y": 0.0}, "Griewank 2-D on [-600, 600]^2", SB)
+
+
+@register
+def schaffer_2() -> OptProblem:
+    # f = 0.5 + (sin^2(x^2 - y^2) - 0.5) / (1 + 0.001 (x^2 + y^2))^2 on [-100, 100]^2 (SB). At the origin
+    # f = 0.5 - 0.5 = 0, and f >= 0.5 - 0.5 / (1 + 0.001 r^2)^2 >= 0 (sin^2 >= 0): f* = 0.
+    m, (x, y) = square_box("schaffer_2", "xy", -100, 100)
+    expr = sympy.Rational(1, 2) + (gv.sin(x**2 - y**2) ** 2 - sympy.Rational(1, 2)) / (
+        1 + (x**2 + y**2) / 1000) ** 2
+    return OptProblem("schaffer_2", m, expr, "min", 0.0, {"x": 0.0, "y": 0.0},
+                      "Schaffer N.2 on [-100, 100]^2 (oscillation period shrinking like 1/r)", SB)
+
+
+@register
+def hartmann_6() -> OptProblem:
+    # f = -sum_{i=1..4} alpha_i exp(-sum_j A_ij (x_j - P_ij)^2) on [0, 1]^6 (SB; DS). Published f* = -3.32237
+    # at (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573); grad f = 0 solved at 40 digits from
+    # there: f* = -3.322368011415515...
+    m, xs = square_box("hartmann_6", "uvwxyz", 0, 1)
+    alpha = ["1.0", "1.2", "3.0", "3.2"]
+    a = [["10", "3", "17", "3.5", "1.7", "8"], ["0.05", "10", "17", "0.1", "8", "14"],
+         ["3", "3.5", "1.7", "10", "17", "8"], ["17", "8", "0.05", "10", "0.1", "14"]]
+    p = [["0.1312", "0.1696", "0.5569", "0.0124", "0.8283", "0.5886"],
+         ["0.2329", "0.4135", "0.8307", "0.3736", "0.1004", "0.9991"],
+         ["0.2348", "0.1451", "0.3522", "0.2883", "0.3047", "0.6650"],
+         ["0.4047", "0.8828", "0.8732", "0.5743", "0.1091", "0.0381"]]
+
+    def terms(z, number, exp):
+        return [number(alpha[i]) * exp(-sum(number(a[i][j]) * (z[j] - number(p[i][j])) ** 2 for j in range(6)))
+                for i in range(4)]
+
+    def gradient(*z):
+        weights = terms(z, mpmath.mpf, mpmath.exp)
+        return [sum(weights[i] * 2 * mpmath.mpf(a[i][k]) * (z[k] - mpmath.mpf(p[i][k])) for i in range(4))
+                for k in range(6)]
+
+    expr = -sum(terms(xs, sympy.Rational, gv.exp))
+    start = [mpmath.mpf(v) for v in ("0.20169", "0.150011", "0.476874", "0.275332", "0.311652", "0.6573")]
+    z_star = mpmath.findroot(gradient, start)
+    z_star = [z_star[k] for k in range(6)]
+    return OptProblem("hartmann_6", m, expr, "min", exact(-sum(terms(z_star, mpmath.mpf, mpmath.exp))),
+                      {str(v): exact(z) for v, z in zip(xs, z_star)},
+                      "Hartmann 6-D on [0, 1]^6 (four Gaussian wells)", f"{SB}; {DS}")
+
+
+@register
+def shekel_10() -> OptProblem:
+    # f = -sum_{i=1..10} 1 / (sum_j (x_j - C_ji)^2 + beta_i) on [0, 10]^4 (SB; DS), beta = (1, 2, 2, 4, 4,
+    # 6, 3, 7, 5, 5)/10. Published f* = -10.5364 at (4, 4, 4, 4); grad f = 0 solved at 40 digits from there:
+    # x* = (4.000746..., 4.000592..., 3.999663..., 3.999510...), f* = -10.53640981669...
+    m, xs = square_box("shekel_10", "wxyz", 0, 10)
+    beta = [sympy.Rational(v, 10) for v in (1, 2, 2, 4, 4, 6, 3, 7, 5, 5)]
+    centres = [[4, 1, 8, 6, 3, 2, 5, 8, 6, 7], [4, 1, 8, 6, 7, 9, 3, 1, 2, 3.6],
+               [4, 1, 8, 6, 3, 2, 5, 8, 6, 7], [4, 1, 8, 6, 7, 9, 3, 1, 2, 3.6]]
+    centres = [[sympy.Rational(str(v)) for v in row] for row in centres]
+
+    def distances(z, number):
+        return [sum((z[j] - number(centres[j][i])) ** 2 for j in range(4)) + number(beta[i]) for i in range(10)]
+
+    def gradient(*z):
+        d = distances(z, lambda q: mpmath.mpf(q.p) / q.q)
+        return [sum(2 * (z[k] - mpmath.mpf(centres[k][i].p) / centres[k][i].q) / d[i] ** 2 for i in range(10))
+                for k in range(4)]
+
+    expr = -sum(1 / d for d in distances(xs, lambda q: q))
+    z_star = mpmath.findroot(gradient, [mpmath.mpf(4)] * 4)
+    z_star = [z_star[k] for k in range(4)]
+    value = -sum(1 / d for d in distances(z_star, lambda q: mpmath.mpf(q.p) / q.q))
+    return OptProblem("shekel_10", m, expr, "min", exact(value), {str(v): exact(z) for v, z in zip(xs, z_star)},
+                      "Shekel m = 10 on [0, 10]^4 (ten narrow wells)", f"{SB}; {DS}")
+
+
 __all__ = ["OPT_PROBLEMS", "OptProblem", "register"]

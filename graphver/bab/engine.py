@@ -251,6 +251,7 @@ class Engine:
         candidates = torch.cat(points).to(self.dtype)
         self.consider(candidates)
         self.pgd(candidates, lower.expand_as(candidates), upper.expand_as(candidates), keep=opts.pgd_domains)
+        self.polish(lower, upper)
         self.stats.time_search += time.perf_counter() - start
 
     def pgd(self, starts: Tensor, lower: Tensor, upper: Tensor, keep: int) -> None:
@@ -261,6 +262,20 @@ class Engine:
         order = torch.argsort(values)[:keep]
         found = projected_gradient(self.value, starts[order], lower[order], upper[order], self.options.pgd_steps)
         self.consider(found)
+
+    def polish(self, lower: Tensor, upper: Tensor) -> None:
+        """Projected gradient in shrinking boxes around the incumbent: a cheap local refinement that makes
+        ``bound``'s incumbent (and so its pruning) much better than the best sampled point."""
+        if self.best_point is None or self.options.pgd_steps <= 0:
+            return
+        point = self.best_point.to(device=self.device, dtype=self.dtype)[None]
+        for radius in (1e-1, 1e-2, 1e-3, 1e-4):
+            half = (upper - lower) * radius
+            box_low = torch.maximum(point - half, lower)
+            box_high = torch.minimum(point + half, upper)
+            found = projected_gradient(self.value, point, box_low, box_high, self.options.pgd_steps)
+            self.consider(found)
+            point = self.best_point.to(device=self.device, dtype=self.dtype)[None]
 
     def done(self, store: DomainStore) -> str | None:
         if self.mode == "verify":
@@ -352,6 +367,7 @@ class Engine:
                     worst = children.select(torch.argsort(children.lower_bound)[: opts.pgd_domains])
                     centres = worst.lower + (worst.upper - worst.lower) / 2
                     self.pgd(centres, worst.lower, worst.upper, keep=opts.pgd_domains)
+                    self.polish(lower, upper)
                 self.stats.time_search += time.perf_counter() - search_start
                 self.file(store, children)
                 status = self.done(store)
