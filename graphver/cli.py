@@ -5,7 +5,8 @@ A model file is a Python script that defines a module-level ``model`` and the qu
 summary and, if asked, writes the result as JSON and the convergence history as a PNG.
 
 Exit codes: 0 verified / solved, 1 falsified, 3 unknown (timeout, domain cap, Ctrl-C), 2 usage or input
-errors (a bad file, any ``GraphverError`` from the model), 4 an internal error (a bug in graphver).
+errors (a bad file, any ``GraphverError`` from the model), 4 an internal error (a bug in graphver), 130
+Ctrl-C before the engine had a result.
 """
 
 from __future__ import annotations
@@ -69,24 +70,21 @@ def load_file(path: Path) -> dict[str, Any]:
         return runpy.run_path(str(path), run_name=RUN_NAME)
     except SyntaxError as error:
         raise InputError(f"{path}, line {error.lineno}: syntax error: {error.msg}") from None
-    except GraphverError as error:
-        raise InputError(f"{path}{line_in(path, error)}: {type(error).__name__}: {error}") from None
     except SystemExit:
         raise InputError(f"{path} called sys.exit() while being loaded") from None
-    except Exception as error:  # noqa: BLE001  (any failure of the user's script is an input error)
+    except Exception as error:  # noqa: BLE001  (a GraphverError or any failure of the script: an input error)
         raise InputError(f"{path}{line_in(path, error)}: {type(error).__name__}: {error}") from None
     finally:
-        sys.path.remove(folder)
+        if folder in sys.path:
+            sys.path.remove(folder)
 
 
 def line_in(path: Path, error: BaseException) -> str:
     """', line N' of the deepest traceback frame inside ``path`` ('' if none)."""
-    target = str(path.resolve())
-    line = ""
-    for frame in traceback.extract_tb(error.__traceback__):
-        if Path(frame.filename).resolve().as_posix() == Path(target).as_posix():
-            line = f", line {frame.lineno}"
-    return line
+    target = path.resolve()
+    frames = traceback.extract_tb(error.__traceback__)
+    lines = [frame.lineno for frame in frames if Path(frame.filename).resolve() == target]
+    return f", line {lines[-1]}" if lines else ""
 
 
 def require(namespace: dict, name: str, path: Path, command: str, what: str):
@@ -120,7 +118,10 @@ def file_options(namespace: dict, path: Path) -> dict:
 
 def as_expressions(value, path: Path) -> dict[str, Any]:
     """``expressions`` (one, a list or a dict label -> expression) as an ordered dict label -> sympy expression."""
-    items = value.items() if isinstance(value, dict) else ((None, e) for e in (value if isinstance(value, (list, tuple)) else [value]))
+    if isinstance(value, dict):
+        items = list(value.items())
+    else:
+        items = [(None, e) for e in (value if isinstance(value, (list, tuple)) else [value])]
     out: dict[str, Any] = {}
     for label, expr in items:
         try:
@@ -141,6 +142,14 @@ def check_device(device: str | None) -> None:
         if not torch.cuda.is_available():
             raise InputError("--device cuda: CUDA is not available on this machine (torch.cuda.is_available() is "
                              "False); use --device cpu")
+
+
+def check_before_run(device: str | None, json_path: Path | None, plot_path: Path | None) -> None:
+    """Fail on a bad device, output folder or a missing matplotlib now, not after a long run."""
+    check_device(device)
+    check_output(json_path, "--json")
+    check_output(plot_path, "--plot")
+    check_plotting(plot_path)
 
 
 def check_output(path: Path | None, flag: str) -> None:
@@ -284,12 +293,16 @@ def bound_rows(result) -> list[tuple[str, str]]:
 
 
 def write_outputs(out, result, json_path: Path | None, plot_path: Path | None, title: str, mode: str) -> None:
-    if json_path is not None:
-        json_path.write_text(result.to_json() + "\n", encoding="utf-8")
-        out.print(f"wrote {json_path}")
-    if plot_path is not None:
-        plot_history(result, plot_path, title, mode)
-        out.print(f"wrote {plot_path}")
+    """The --json and --plot files, after the summary (so an interrupted run still leaves both)."""
+    try:
+        if json_path is not None:
+            json_path.write_text(result.to_json() + "\n", encoding="utf-8")
+            out.print(f"wrote {json_path}")
+        if plot_path is not None:
+            plot_history(result, plot_path, title, mode)
+            out.print(f"wrote {plot_path}")
+    except OSError as error:
+        raise InputError(f"cannot write {error.filename}: {error.strerror}") from None
 
 
 # --- the convergence plot ---------------------------------------------------------------------------
@@ -299,8 +312,9 @@ def history_series(result, mode: str) -> tuple[list[float], list[float], list[fl
     if mode == "verify":
         final = (result.stats.time_total, result.margin_lower, worst_seen(result) or math.inf)
     else:
-        final_lower, final_upper = (result.lower, result.upper) if result.sense == "min" else (-result.upper, -result.lower)
-        final = (result.stats.time_total, final_lower, final_upper)  # engine terms: minimising the row
+        # engine terms: the engine minimised the objective (sense "min") or its negation (sense "max")
+        low, high = (result.lower, result.upper) if result.sense == "min" else (-result.upper, -result.lower)
+        final = (result.stats.time_total, low, high)
     history.append(final)
     times = [entry[0] for entry in history]
     proven = [entry[1] for entry in history]
@@ -324,7 +338,7 @@ def plot_history(result, path: Path, title: str, mode: str) -> None:
     gaps = [abs(b - p) if math.isfinite(b) and math.isfinite(p) and b != p else math.nan for p, b in zip(proven, best)]
     figure = Figure(figsize=(8, 6), layout="constrained")
     FigureCanvasAgg(figure)
-    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (2, 1)})  # matplotlib 3.5
     top.step(times, finite(proven), where="post", label=proven_label, color="tab:blue")
     top.step(times, finite(best), where="post", label=best_label, color="tab:orange")
     if mode == "verify":
@@ -367,11 +381,13 @@ def run_options(command):
     """Options shared by verify and bound (decorators apply bottom-up, so --help lists them in this order)."""
     options = [
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-                     help=f"Wall-clock limit; the best proven result so far is reported. [default: {default('timeout'):g}]"),
+                     help="Wall-clock limit; the best proven result so far is reported. "
+                          f"[default: {default('timeout'):g}]"),
         click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where domains are bounded. [default: cpu]"),
         click.option("--batch-size", type=click.IntRange(min=1), metavar="N",
                      help=f"Domains split per round. [default: {default('batch_size')}]"),
-        click.option("--seed", type=int, metavar="N", help=f"Seed of every random choice. [default: {default('seed')}]"),
+        click.option("--seed", type=int, metavar="N",
+                     help=f"Seed of every random choice. [default: {default('seed')}]"),
         click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
                      help="Write the result (status, bounds, stats, options, versions) as JSON."),
         click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
@@ -416,22 +432,18 @@ def main() -> None:
 @FILE_ARGUMENT
 @run_options
 def verify(file: Path, timeout, device, batch_size, seed, json_path, plot_path, quiet) -> None:
-    check_device(device)
-    check_output(json_path, "--json")
-    check_output(plot_path, "--plot")
-    check_plotting(plot_path)
+    check_before_run(device, json_path, plot_path)
     model, namespace = load_model(file, "verify")
     prop = require(namespace, "prop", file, "verify",
                    "a relation such as f <= c, a list of them, gv.All([...]) or gv.Any([...])")
     options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed)
     result = run_guarded(file, lambda: model.verify(prop, **options))
-    out = console()
     if quiet:
         click.echo(f"{result.status}: proven margin >= {fmt(result.margin_lower)}"
                    + (f"; counterexample {point_text(result.counterexample)}" if result.counterexample else ""))
     else:
-        out.print(summary_panel(f"graphver verify {file.name} (model {model.name!r})", result.status,
-                                verify_rows(result)))
+        console().print(summary_panel(f"graphver verify {file.name} (model {model.name!r})", result.status,
+                                      verify_rows(result)))
     write_outputs(console(quiet), result, json_path, plot_path, f"graphver verify {file.name}", "verify")
     sys.exit({"verified": EXIT_OK, "falsified": EXIT_FALSIFIED}.get(result.status, EXIT_UNKNOWN))
 
@@ -447,10 +459,7 @@ def verify(file: Path, timeout, device, batch_size, seed, json_path, plot_path, 
 @click.option("--abs-tol", type=click.FloatRange(min=0), metavar="TOL",
               help=f"Absolute gap tolerance. [default: {default('abs_tol'):g}]")
 def bound(file: Path, timeout, device, batch_size, seed, json_path, plot_path, quiet, sense, rel_tol, abs_tol) -> None:
-    check_device(device)
-    check_output(json_path, "--json")
-    check_output(plot_path, "--plot")
-    check_plotting(plot_path)
+    check_before_run(device, json_path, plot_path)
     model, namespace = load_model(file, "bound")
     objective = require(namespace, "objective", file, "bound", "a sympy expression over the model's variables")
     sense = sense or namespace.get("sense", "min")
@@ -493,15 +502,7 @@ def interval(file: Path, method, device, json_path, quiet) -> None:
     else:
         console().print(interval_table(f"graphver interval {file.name} (model {model.name!r})", rows))
     if json_path is not None:
-        import json
-
-        from graphver.report.results import versions
-
-        data = {"model": model.name, "variables": {n: [lo, hi] for n, lo, hi in zip(model.names, model.lower, model.upper)},
-                "intervals": [{"label": label, "method": name, **found.to_dict(), "seconds": seconds}
-                              for label, name, found, seconds in rows],
-                "versions": versions()}
-        json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        json_path.write_text(interval_json(model, rows) + "\n", encoding="utf-8")
         console(quiet).print(f"wrote {json_path}")
     sys.exit(EXIT_OK)
 
@@ -518,11 +519,27 @@ def interval_rows(model: gv.Model, expressions: dict, methods: list[str], device
     return sorted(rows, key=lambda row: order[row[0]])  # stable: methods stay in order within an expression
 
 
+def interval_json(model: gv.Model, rows: list[tuple]) -> str:
+    import json
+
+    from graphver.report.results import versions
+
+    data = {
+        "model": model.name,
+        "variables": {name: [low, high] for name, low, high in zip(model.names, model.lower, model.upper)},
+        "intervals": [{"label": label, "method": name, **found.to_dict(), "seconds": seconds}
+                      for label, name, found, seconds in rows],
+        "versions": versions(),
+    }
+    return json.dumps(data, indent=2)
+
+
 def interval_table(title: str, rows: list[tuple]):
     from rich.table import Table
 
     seconds = {name: spent for _label, name, _found, spent in rows}  # one call per method covers every expression
-    caption = "time per method (all expressions in one call): " + ", ".join(f"{n} {t:.3f} s" for n, t in seconds.items())
+    spent = ", ".join(f"{name} {t:.3f} s" for name, t in seconds.items())
+    caption = f"time per method (all expressions in one call): {spent}"
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for header, justify in (("expression", "left"), ("method", "left"), ("lower", "right"), ("upper", "right"),
                             ("width", "right")):

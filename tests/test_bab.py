@@ -184,3 +184,16 @@ def test_bad_verify_input_is_a_clear_error():
         m.verify(x <= 2, batch_sise=4)
     with pytest.raises(gv.OptionError, match="sense"):
         m.bound(x, sense="maximum")
+
+
+def test_alpha_domains_inherit_parameters_and_need_fewer_domains():
+    m = gv.Model("alpha")
+    x, y = m.var("x", -2, 2), m.var("y", -2, 2)
+    expr = gv.sin(x * y + x) * gv.exp(0.3 * (x - y)) + gv.tanh(x - y) * x
+    crown = m.bound(expr, timeout=30, method="crown")
+    alpha = m.bound(expr, timeout=30, method="alpha", bound_options=gv.BoundOptions(alpha_iterations=5))
+    assert crown.status == alpha.status == "solved"
+    assert alpha.stats.domains_explored <= crown.stats.domains_explored
+    low = min(crown.upper, alpha.upper)
+    assert alpha.lower <= low and crown.lower <= low
+    assert alpha.lower <= sampled_min(m, expr, 100_000)

@@ -31,16 +31,27 @@ class BatchBounds:
     infeasible: Tensor  # [B] empty domains
     domain_error: Tensor  # [B] domains whose pass left an op's domain
     domain_message: str | None
+    alphas: Tensor | None = None  # [B, A] optimised relaxation parameters (method "alpha")
 
 
 def bound_batch(
-    tape: Tape, lower: Tensor, upper: Tensor, splits: NodeSplits, method: str, options: BoundOptions
+    tape: Tape,
+    lower: Tensor,
+    upper: Tensor,
+    splits: NodeSplits,
+    method: str,
+    options: BoundOptions,
+    start_alphas: Tensor | None = None,
 ) -> BatchBounds:
-    """Certified lower bounds of every output row over each domain of the batch."""
+    """Certified lower bounds of every output row over each domain of the batch.
+
+    With method "alpha", ``start_alphas`` ([B, A], e.g. the parents') warm-start the optimisation and the
+    result carries the optimised parameters for the children to inherit."""
     batch = lower.shape[0]
     marks = DomainMarks(batch, lower.device)
     refine = crown_refine_hook(tape, options.max_chunk_elements) if method != "ibp" and options.crown_intermediate else None
     record: dict = {}
+    alphas = None
     with torch.no_grad():
         lo, hi = forward_bounds(tape, lower, upper, refine, splits, marks)
         rows_lower = lo[:, tape.outputs].clone()
@@ -51,11 +62,14 @@ def bound_batch(
             if method == "crown" or upto < 0:
                 result = run_plan(tape, plan_for(tape, targets, upto), lo, hi, None, record)
             else:
+                final: dict = {}
                 with torch.enable_grad():
-                    result = alpha_lower(tape, lo, hi, targets, upto, options.alpha_iterations, options.alpha_lr)
+                    result = alpha_lower(tape, lo, hi, targets, upto, options.alpha_iterations, options.alpha_lr,
+                                         start_alphas, final)
+                alphas = final.get("alphas")
                 run_plan(tape, plan_for(tape, targets, upto), lo, hi, None, record)
             rows_lower = torch.maximum(rows_lower, result[:, :q])
     infeasible = splits.infeasible & ~marks.bad
     rows_lower = torch.where(marks.bad[:, None], torch.full_like(rows_lower, -torch.inf), rows_lower)
     rows_lower = torch.where(infeasible[:, None], torch.full_like(rows_lower, torch.inf), rows_lower)
-    return BatchBounds(rows_lower, lo, hi, record, infeasible, marks.bad, marks.first_message)
+    return BatchBounds(rows_lower, lo, hi, record, infeasible, marks.bad, marks.first_message, alphas)

@@ -25,6 +25,7 @@ class Domains:
     input_point: Tensor  # [D]
     node_choice: Tensor  # [D] long, -1 when no node split helps
     node_point: Tensor  # [D]
+    alphas: Tensor  # [D, A] optimised relaxation parameters inherited by the children (A = 0 without alpha)
 
     def __len__(self) -> int:
         return int(self.lower_bound.shape[0])
@@ -34,7 +35,7 @@ class Domains:
 
     @staticmethod
     def cat(parts: list["Domains"]) -> "Domains":
-        parts = [p for p in parts if p is not None]
+        parts = [p for p in parts if p is not None and len(p)] or [p for p in parts if p is not None][:1]
         return Domains(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(parts[0])})
 
 

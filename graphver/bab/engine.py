@@ -121,11 +121,12 @@ class Engine:
 
     # --- bounding and branching -------------------------------------------------------------------
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, depth: Tensor,
-              method: str) -> Domains:
-        """Bound a batch of domains and decide each one's next split."""
+              alphas: Tensor | None, method: str) -> Domains:
+        """Bound a batch of domains (warm-starting alpha from ``alphas``) and decide each one's next split."""
         start = time.perf_counter()
         splits = NodeSplits(self.candidates_device, split_lo.clone(), split_hi.clone())
-        result = bound_batch(self.tape, lower, upper, splits, method, self.options.bound_options)
+        result = bound_batch(self.tape, lower, upper, splits, method, self.options.bound_options,
+                             alphas if method == "alpha" else None)
         self.stats.time_bound += time.perf_counter() - start
         self.stats.domains_explored += lower.shape[0]
         if result.domain_message and self.stats.domain_errors == 0:
@@ -143,7 +144,11 @@ class Engine:
         start = time.perf_counter()
         choice = self.decide(result, lower, upper, row)
         self.stats.time_branch += time.perf_counter() - start
-        return Domains(lower, upper, split_lo, split_hi, lower_bound, depth, row, *choice)
+        kept = result.alphas if result.alphas is not None else torch.zeros(lower.shape[0], 0, dtype=lower.dtype,
+                                                                                    device=lower.device)
+        if kept.shape[0] != lower.shape[0]:
+            kept = torch.zeros(lower.shape[0], 0, dtype=lower.dtype, device=lower.device)
+        return Domains(lower, upper, split_lo, split_hi, lower_bound, depth, row, *choice, kept.to(lower.device))
 
     def decide(self, result: BatchBounds, lower, upper, row):
         """Each domain's best input split and best node split (scores from its own bound pass)."""
@@ -203,7 +208,7 @@ class Engine:
         split_hi[left[rows_node], k] = torch.minimum(split_hi[left[rows_node], k], point[rows_node])
         split_lo[right[rows_node], k] = torch.maximum(split_lo[right[rows_node], k], point[rows_node])
         depth = parents.depth.repeat_interleave(2, 0) + 1
-        return lower, upper, split_lo, split_hi, depth
+        return lower, upper, split_lo, split_hi, depth, parents.alphas.repeat_interleave(2, 0)
 
     def split(self, parents: Domains) -> Domains:
         """Children of every parent; with ``auto`` branching, both candidates are bounded and per parent the
@@ -344,7 +349,7 @@ class Engine:
         try:
             self.search_root(lower, upper)
             root = self.bound(lower, upper, split_lo, split_hi, torch.zeros(1, dtype=torch.long, device=self.device),
-                              opts.root_method)
+                              None, opts.root_method)
             self.stats.proved_by = opts.root_method
             self.file(store, root)
             status = self.done(store)

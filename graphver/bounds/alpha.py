@@ -32,10 +32,39 @@ def initial_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor) -> di
     return alphas
 
 
+def flatten_alphas(alphas: dict[int, Tensor]) -> Tensor:
+    """Parameters of all steps as one [B, A] tensor (steps in plan order), e.g. to store per domain."""
+    if not alphas:
+        return torch.zeros(0, 0)
+    parts = [alphas[k].detach().permute(1, 0, 2).reshape(alphas[k].shape[1], -1) for k in sorted(alphas)]
+    return torch.cat(parts, dim=1)
+
+
+def unflatten_alphas(flat: Tensor, template: dict[int, Tensor]) -> dict[int, Tensor]:
+    """Inverse of ``flatten_alphas`` given tensors of the right shapes (the defaults for this batch)."""
+    out, offset = {}, 0
+    for k in sorted(template):
+        two, batch, m = template[k].shape
+        out[k] = flat[:, offset : offset + two * m].reshape(batch, two, m).permute(1, 0, 2).contiguous()
+        offset += two * m
+    return out
+
+
 def alpha_lower(
-    tape: Tape, lo: Tensor, hi: Tensor, targets: Tensor, upto: int, iterations: int, lr: float
+    tape: Tape,
+    lo: Tensor,
+    hi: Tensor,
+    targets: Tensor,
+    upto: int,
+    iterations: int,
+    lr: float,
+    start: Tensor | None = None,
+    final: dict | None = None,
 ) -> Tensor:
-    """Best lower bounds of ``+z_t`` and ``-z_t`` over Adam iterations; returns [B, 2Q]."""
+    """Best lower bounds of ``+z_t`` and ``-z_t`` over Adam iterations; returns [B, 2Q].
+
+    ``start``: optional flattened parameters [B, A] to begin from (a parent domain's, in branch-and-bound);
+    ``final`` (a dict) receives ``"alphas"``, the flattened parameters after the last step."""
     with torch.no_grad():
         best = backward_lower(tape, lo, hi, targets, upto)
     if iterations == 0 or upto < 0:
@@ -44,6 +73,10 @@ def alpha_lower(
     alphas = initial_alphas(tape, plan, lo, hi)
     if not alphas:
         return best
+    if start is not None and start.numel():
+        alphas = {k: v.detach().clone().requires_grad_(True) for k, v in unflatten_alphas(start, alphas).items()}
+        with torch.no_grad():
+            best = torch.maximum(best, run_plan(tape, plan, lo, hi, alphas))
     optimizer = torch.optim.Adam(list(alphas.values()), lr=lr)
     try:
         for _ in range(iterations):
@@ -63,4 +96,6 @@ def alpha_lower(
             best = torch.maximum(best, run_plan(tape, plan, lo, hi, alphas))
     except KeyboardInterrupt:
         warnings.warn("alpha optimisation interrupted: returning the best bound proven so far", stacklevel=2)
+    if final is not None:
+        final["alphas"] = flatten_alphas(alphas)
     return best
