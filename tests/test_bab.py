@@ -197,3 +197,31 @@ def test_alpha_domains_inherit_parameters_and_need_fewer_domains():
     low = min(crown.upper, alpha.upper)
     assert alpha.lower <= low and crown.lower <= low
     assert alpha.lower <= sampled_min(m, expr, 100_000)
+
+
+def test_interrupt_mid_round_keeps_the_popped_domains(monkeypatch):
+    """Ctrl-C while a round's domains are out of the store must not lose their bounds (soundness)."""
+    from graphver.bab.engine import Engine
+
+    calls = {"n": 0}
+    original = Engine.split
+
+    def split_then_interrupt(self, parents):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, parents)
+
+    monkeypatch.setattr(Engine, "split", split_then_interrupt)
+    m = gv.Model("interrupt")
+    x, y = m.var("x", -3, 3), m.var("y", -2, 2)
+    camel = (4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (-4 + 4 * y**2) * y**2
+    result = m.bound(camel, timeout=30, batch_size=4)
+    assert result.status == "unknown" and "interrupted" in result.stats.stop_reason
+    assert result.lower <= -1.0316284534898774
+
+
+def test_undefined_points_are_never_candidates():
+    m, x = one(-1, 1)
+    result = m.bound(gv.log(x + 1), timeout=5, max_depth=30)  # log(0) = -inf at x = -1: not a witness value
+    assert result.upper > -1e300 and (result.witness is None or result.witness["x"] > -1)

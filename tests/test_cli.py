@@ -156,8 +156,6 @@ def test_ctrl_c_in_the_engine_still_reports_and_writes(tmp_path, monkeypatch):
     assert png_path.read_bytes()[:8] == PNG_MAGIC
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: Ctrl-C while a round's popped domains are being split or "
-                   "bounded drops them, so the proven bound ignores them (here +inf and a 'solved' status)")
 def test_ctrl_c_during_a_round_keeps_the_popped_domains(tmp_path, monkeypatch):
     from graphver.bab.engine import Engine
 

@@ -102,7 +102,9 @@ class Engine:
         if points.numel() == 0:
             return
         with torch.no_grad():
-            values = torch.nan_to_num(self.aggregate(evaluate(self.exact_tape, points.to(torch.float64))), nan=math.inf)
+            values = self.aggregate(evaluate(self.exact_tape, points.to(torch.float64)))
+        # a point where the expression is undefined or overflows (nan, +-inf) is no candidate
+        values = torch.where(torch.isfinite(values), values, torch.full_like(values, math.inf))
         self.stats.candidates_evaluated += int(points.shape[0])
         best = int(torch.argmin(values))
         if float(values[best]) < self.best_value:
@@ -346,6 +348,7 @@ class Engine:
         store = DomainStore(opts.max_domains)
         progress = Progress(opts.progress, self.mode, self.label)
         status = None
+        in_flight = None  # domains popped but not yet filed: returned to the store if the round is cut short
         try:
             self.search_root(lower, upper)
             root = self.bound(lower, upper, split_lo, split_hi, torch.zeros(1, dtype=torch.long, device=self.device),
@@ -364,6 +367,7 @@ class Engine:
                     break
                 self.stats.proved_by = "bab"
                 parents = store.pop(opts.batch_size)
+                in_flight = parents
                 children = self.split(parents)
                 search_start = time.perf_counter()
                 self.consider(children.lower + (children.upper - children.lower) / 2)
@@ -375,12 +379,15 @@ class Engine:
                     self.polish(lower, upper)
                 self.stats.time_search += time.perf_counter() - search_start
                 self.file(store, children)
+                in_flight = None
                 status = self.done(store)
                 elapsed = time.perf_counter() - start
                 self.stats.history.append((elapsed, self.proven_lower(store), self.best_value))
                 progress.update(elapsed, len(store), self.proven_lower(store), self.best_value, self.stats)
         except KeyboardInterrupt:
             status = "interrupted"
+            if in_flight is not None:  # their bounds must still count: the proof is not complete without them
+                store.push(in_flight)
         finally:
             progress.close()
         self.stats.time_total = time.perf_counter() - start
