@@ -4,7 +4,8 @@ Heuristics are swappable objects with one method, ``scores(context) -> (scores [
 over the candidate set (inputs for input heuristics, branchable nodes for node heuristics):
 
 - ``InputWidthScore``: width times the magnitude of the input's coefficient in the binding row's final
-  backward pass (how much of the bound's looseness the input's range explains); midpoint splits.
+  backward pass (how much of the bound's looseness the input's range explains), plus a width term that
+  keeps inputs with small coefficients from starving; midpoint splits.
 - ``BBPSScore``: for each consumer of a node (a nonlinear op whose argument it is), recompute the
   consumer's relaxation on both halves of the node's interval, weight it by the coefficient the last
   backward pass put on the consumer's output, and concretise it over the intervals of the consumer's
@@ -61,6 +62,9 @@ class BranchContext:
     row: Tensor  # [B] the binding row of each domain
 
 
+WIDTH_SHARE = 0.01
+
+
 class InputWidthScore:
     name = "input-width"
 
@@ -68,9 +72,13 @@ class InputWidthScore:
         coef = ctx.record["input_coef"]  # [B, rows, n]
         binding = coef[torch.arange(coef.shape[0]), ctx.row]
         width = ctx.upper - ctx.lower
-        scores = binding.abs() * width
-        # a variable with a zero coefficient may still matter through intermediate bounds: keep width as a tie-break
-        scores = scores + 1e-9 * width / (width.amax(dim=1, keepdim=True) + 1e-300)
+        scores = torch.nan_to_num(binding.abs() * width, nan=0.0, posinf=0.0)
+        # A variable with a small coefficient in the final linear bound can still make the bound loose through
+        # the intercepts of its relaxations (sin(sqrt(|y|)) * y on a wide y): never let it starve. Each
+        # variable also scores WIDTH_SHARE times the best score per unit width times its own width, so a
+        # variable 1/WIDTH_SHARE times wider than the best-scored one is split first.
+        per_width = (scores / torch.where(width > 0, width, torch.ones_like(width))).amax(dim=1, keepdim=True)
+        scores = scores + WIDTH_SHARE * per_width * width + 1e-300 * width
         return scores, ctx.lower + width / 2
 
 
