@@ -355,6 +355,7 @@ class Engine:
                               None, opts.root_method)
             self.stats.proved_by = opts.root_method
             self.file(store, root)
+            self.stats.history.append((time.perf_counter() - start, self.proven_lower(store), self.best_value))
             status = self.done(store)
             while status is None:
                 if time.perf_counter() > deadline:
