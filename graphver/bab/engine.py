@@ -84,6 +84,7 @@ class Engine:
         self.best_point: Tensor | None = None
         self.pruned_min = math.inf
         self.stuck_min = math.inf
+        self.node_win_rate = 1.0  # recent share of trial node splits that beat the input split
 
     # --- values at points -------------------------------------------------------------------------
     def aggregate(self, rows: Tensor) -> Tensor:
@@ -212,9 +213,43 @@ class Engine:
         depth = parents.depth.repeat_interleave(2, 0) + 1
         return lower, upper, split_lo, split_hi, depth, parents.alphas.repeat_interleave(2, 0)
 
+    def strong_branching(self, parents: Domains, has_node: Tensor, method: str) -> tuple[Tensor, Domains]:
+        """Bound the input split of every parent and the node split of a trial subset, keep the better.
+
+        The trial subset is adaptive: every parent with a node candidate while node splits keep winning,
+        down to a tenth of them (chosen by the seeded generator) when they rarely do, so that a graph where
+        node splits do not help costs little more than input branching alone."""
+        p = len(parents)
+        rate = max(0.1, min(1.0, 4.0 * self.node_win_rate))
+        draw = torch.rand(p, generator=self.generator).to(has_node.device) < rate
+        trial = torch.nonzero(has_node & draw).flatten()
+        by_input = self.children(parents, torch.zeros_like(has_node))
+        if trial.numel() == 0:
+            return torch.zeros_like(has_node), self.bound(*by_input, method)
+        tried = parents.select(trial)
+        by_node = self.children(tried, torch.ones(trial.numel(), dtype=torch.bool, device=has_node.device))
+        bounded = self.bound(*[torch.cat([a, b]) for a, b in zip(by_input, by_node)], method)
+        t = trial.numel()
+        worse_input = bounded.lower_bound[: 2 * p].view(p, 2).amin(dim=1)
+        worse_node = bounded.lower_bound[2 * p :].view(t, 2).amin(dim=1)
+        # Compare children as they will be kept (a child inherits its parent's bound when that is better).
+        # The node split must beat the input split and improve on the parent by a clear margin: a child whose
+        # node constraint is unsatisfiable but not yet detected, or a split of a variable that is already
+        # narrow, gains a little forever and starves the splits that matter.
+        parent_bound = tried.lower_bound
+        gain = (torch.maximum(worse_node, parent_bound) - torch.maximum(worse_input[trial], parent_bound))
+        wins = gain.nan_to_num(nan=-1.0) > NODE_MIN_GAIN * (1.0 + parent_bound.abs())
+        self.node_win_rate = 0.8 * self.node_win_rate + 0.2 * float(wins.float().mean())
+        use_node = torch.zeros_like(has_node)
+        use_node[trial[wins]] = True
+        rows = torch.stack([2 * torch.arange(p, device=has_node.device), 2 * torch.arange(p, device=has_node.device) + 1], 1)
+        node_rows = 2 * p + torch.stack([2 * torch.arange(t, device=has_node.device), 2 * torch.arange(t, device=has_node.device) + 1], 1)
+        rows[trial[wins]] = node_rows[wins]
+        return use_node, bounded.select(rows.flatten())
+
     def split(self, parents: Domains) -> Domains:
-        """Children of every parent; with ``auto`` branching, both candidates are bounded and per parent the
-        one whose worse child has the larger bound is kept (strong branching between input and node)."""
+        """Children of every parent; with ``auto`` branching, strong branching between the best input split and
+        the best node split decides per parent (see ``strong_branching``)."""
         method = self.options.method
         has_node = parents.node_choice >= 0
         if self.options.branching == "input" or not bool(has_node.any()):
@@ -224,21 +259,7 @@ class Engine:
             use_node = has_node
             children = self.bound(*self.children(parents, use_node), method)
         else:
-            by_input = self.children(parents, torch.zeros_like(has_node))
-            by_node = self.children(parents, has_node)
-            bounded = self.bound(*[torch.cat([a, b]) for a, b in zip(by_input, by_node)], method)
-            p = len(parents)
-            worse = bounded.lower_bound.view(2, p, 2).amin(dim=2)  # [candidate, parent]
-            # Compare children as they will be kept (a child inherits its parent's bound when that is better).
-            # The node split must beat the input split and improve on the parent by a clear margin: a child
-            # whose node constraint is unsatisfiable but not yet detected, or a split of a variable that is
-            # already narrow, gains a little forever and starves the splits that matter.
-            worse = torch.maximum(worse, parents.lower_bound[None])
-            gain = (worse[1] - worse[0]).nan_to_num(nan=-1.0)
-            use_node = has_node & (gain > NODE_MIN_GAIN * (1.0 + parents.lower_bound.abs()))
-            index = torch.arange(p, device=worse.device)
-            chosen = torch.where(use_node, index + p, index)
-            children = bounded.select(torch.stack([2 * chosen, 2 * chosen + 1], dim=1).flatten())
+            use_node, children = self.strong_branching(parents, has_node, method)
         # a child is a subset of its parent: the parent's bound holds for it too
         children.lower_bound = torch.maximum(children.lower_bound, parents.lower_bound.repeat_interleave(2, 0))
         node_global = self.candidates_device[parents.node_choice.clamp(min=0)] if self.candidates.nodes.numel() else None
