@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from graphver.bab import normalise
+from models import PROBLEMS as RANGE_PROBLEMS
 from models.optimization import OPT_PROBLEMS
 from models.properties import PROPERTIES
 
@@ -156,3 +157,17 @@ def test_verify_reproduces_known_verdict(name):
         assert not prop.holds(margins), f"counterexample {result.counterexample} satisfies the property"
         assert margins == pytest.approx(result.counterexample_margins, rel=0, abs=1e-15)
         assert result.margin_lower <= (min(margins) if prop.combine == "all" else max(margins))
+
+
+@pytest.mark.parametrize("sense", ["min", "max"])
+@pytest.mark.parametrize("name", sorted(RANGE_PROBLEMS))
+def test_range_zoo_bound_brackets_exact_extremes(name, sense):
+    """The interval zoo of models/__init__.py: bound brackets each exact extreme and closes the gap."""
+    problem = RANGE_PROBLEMS[name]()
+    known = problem.exact_lower if sense == "min" else problem.exact_upper
+    result = problem.model.bound(problem.expr, sense=sense, timeout=60)
+    proven = result.lower if sense == "min" else result.upper
+    assert (proven <= known) if sense == "min" else (proven >= known), (name, sense, proven, known)
+    slack = 1e-10 * (1 + abs(known))  # the witness side is a float64 evaluation
+    assert result.lower <= known + slack and known <= result.upper + slack
+    assert result.status == "solved"
