@@ -21,7 +21,9 @@ Every graphver bound is also checked against the known optimum (a violation woul
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import math
 import sys
 import time
@@ -90,6 +92,19 @@ def to_scip(expr, variables, scip):
     return walk(expr)
 
 
+@contextlib.contextmanager
+def quiet_c_stdout():
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 def run_scip(problem, timeout: float, rel_tol: float, abs_tol: float) -> dict:
     try:
         import pyscipopt as ps
@@ -115,7 +130,8 @@ def run_scip(problem, timeout: float, rel_tol: float, abs_tol: float) -> dict:
     scip.setParam("limits/absgap", abs_tol)
     scip.setParam("parallel/maxnthreads", 1)
     start = time.perf_counter()
-    scip.optimize()
+    with quiet_c_stdout():  # SoPlex prints tolerance notes straight to the C stdout
+        scip.optimize()
     seconds = time.perf_counter() - start
     return {"status": scip.getStatus(), "seconds": seconds, "dual": scip.getDualbound(), "primal": scip.getPrimalbound(),
             "nodes": scip.getNNodes()}
