@@ -56,8 +56,18 @@ class BabStats:
     messages: list = field(default_factory=list)
 
 
+class JsonResult:
+    """Serialisation shared by the result dataclasses: plain data, infinities as strings."""
+
+    def to_dict(self) -> dict:
+        return plain(asdict(self))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
 @dataclass
-class VerifyResult:
+class VerifyResult(JsonResult):
     """``status``: "verified", "falsified" or "unknown". ``margin_lower``: proven lower bound on the worst
     margin over the domain (>= 0 proves the property). ``counterexample``: variable -> value, re-checked in
     float64 and at 30 digits, when falsified."""
@@ -71,12 +81,6 @@ class VerifyResult:
     stats: BabStats
     options: dict[str, Any]
     versions: dict[str, str] = field(default_factory=versions)
-
-    def to_dict(self) -> dict:
-        return plain(asdict(self))
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
         s = self.stats
@@ -93,7 +97,7 @@ class VerifyResult:
 
 
 @dataclass
-class BoundResult:
+class BoundResult(JsonResult):
     """Certified ``lower`` <= min (or max) of the expression <= ``upper``; ``upper`` is the value at
     ``witness``, a point of the box (for sense="max" the roles mirror: ``upper`` is proven, ``lower`` is
     attained at the witness). ``status``: "solved" when the gap is within tolerance, else "unknown"."""
@@ -108,12 +112,6 @@ class BoundResult:
     stats: BabStats
     options: dict[str, Any]
     versions: dict[str, str] = field(default_factory=versions)
-
-    def to_dict(self) -> dict:
-        return plain(asdict(self))
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
         s = self.stats
