@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import math
 import sys
 import time
 from pathlib import Path

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import sympy
 import torch
 
 import graphver as gv

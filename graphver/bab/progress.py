@@ -48,7 +48,7 @@ class Progress:
         if self.live is not None:
             self.live.update(self.Text(text))
         else:
-            print("\\r" + text, end="", file=sys.stdout, flush=True)
+            print("\r" + text, end="", file=sys.stdout, flush=True)
 
     def close(self) -> None:
         if self.live is not None:
