@@ -42,3 +42,14 @@ def test_batched_boxes_on_cuda_are_sound():
         pts = lower[:, None] + (upper - lower)[:, None] * torch.rand(2048, 64, 4, generator=gen, dtype=torch.float64)
         values = m.evaluate(expr, pts.reshape(-1, 4)).reshape(2048, 64)
         assert bool((values >= iv.lower.cpu()[:, None]).all() and (values <= iv.upper.cpu()[:, None]).all())
+
+
+def test_branch_and_bound_on_cuda():
+    m = gv.Model("gpu-bab")
+    x, y = m.var("x", -3, 3), m.var("y", -2, 2)
+    camel = (4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (-4 + 4 * y**2) * y**2
+    result = m.bound(camel, timeout=60, device="cuda")
+    assert result.status == "solved"
+    assert result.lower <= -1.0316284534898774 <= result.upper + 1e-12
+    v = m.verify(x * gv.exp(-x) <= 2.0, timeout=30, device="cuda")
+    assert v.status == "verified"
