@@ -176,6 +176,26 @@ def test_domain_edges():
     assert not bool(REGISTRY["tan"].domain_violation(torch.tensor([-1.5], dtype=DT), torch.tensor([1.5], dtype=DT)).any())
 
 
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_derivatives_match_autograd(name):
+    """Every op's derivative agrees with autograd on its evaluation (points inside the op's domain)."""
+    op = REGISTRY[name]
+    gen = torch.Generator().manual_seed(17)
+    for param in op.sample_params:
+        if isinstance(op, UnaryOp):
+            low, high = random_intervals(op, param, 50, gen, center_scale=2.0, max_log_width=0.0)
+            x = ((low + high) / 2).requires_grad_(True)
+            (grad,) = torch.autograd.grad(op.f(x, param).sum(), x)
+            torch.testing.assert_close(op.df(x.detach(), param), grad, rtol=1e-9, atol=1e-12)
+        else:
+            x = torch.randn(50, generator=gen, dtype=DT).requires_grad_(True)
+            y = torch.randn(50, generator=gen, dtype=DT).requires_grad_(True)
+            gx, gy = torch.autograd.grad(op.f(x, y, param).sum(), (x, y))
+            dx, dy = op.df(x.detach(), y.detach(), param)
+            torch.testing.assert_close(dx, gx)
+            torch.testing.assert_close(dy, gy)
+
+
 @pytest.mark.parametrize("name", sorted(n for n, op in REGISTRY.items() if isinstance(op, BinaryOp)))
 def test_binary_planes_enclose_samples(name):
     op = REGISTRY[name]

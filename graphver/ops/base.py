@@ -253,6 +253,10 @@ class BinaryOp:
     def f(self, x: Tensor, y: Tensor, param: float | None = None) -> Tensor:
         raise NotImplementedError
 
+    def df(self, x: Tensor, y: Tensor, param: float | None = None) -> tuple[Tensor, Tensor]:
+        """Partial derivatives with respect to both arguments."""
+        raise NotImplementedError
+
     def interval(self, lx: Tensor, ux: Tensor, ly: Tensor, uy: Tensor, param=None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 

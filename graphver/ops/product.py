@@ -23,6 +23,10 @@ class Mul(BinaryOp):
     def f(self, x, y, param=None):
         return x * y
 
+    def df(self, x, y, param=None):
+        """Partial derivatives (d/dx, d/dy) = (y, x)."""
+        return y, x
+
     def interval(self, lx, ux, ly, uy, param=None):
         products = torch.stack([lx * ly, lx * uy, ux * ly, ux * uy], -1)
         low, high = products.amin(-1), products.amax(-1)
