@@ -254,6 +254,21 @@ class Model:
         witness = None if outcome.best_point is None else dict(zip(self.names, outcome.best_point.tolist()))
         return BoundResult(sense, lower, upper, gap, status, witness, str(expr), outcome.stats, options_record(opts))
 
+    def minimize(self, expr, start=None, **options):
+        """Local minimum of ``expr`` over the box by IPOPT (no certificate); returns a ``LocalSolution``.
+
+        Options: ``max_iter``, ``max_wall_time``, ``hessian`` ("auto", "exact", "limited-memory"), ``tol``,
+        ``verbose``. IPOPT failures are reported in the result, not raised."""
+        from graphver.search.ipopt import local_solve
+
+        return local_solve(self, expr, "min", start, **options)
+
+    def maximize(self, expr, start=None, **options):
+        """Local maximum of ``expr`` over the box by IPOPT (no certificate); see ``minimize``."""
+        from graphver.search.ipopt import local_solve
+
+        return local_solve(self, expr, "max", start, **options)
+
     def __repr__(self) -> str:
         box = ", ".join(f"{n} in [{l:g}, {u:g}]" for n, l, u in zip(self.names, self.lower, self.upper))
         return f"Model({self.name!r}: {box})"
