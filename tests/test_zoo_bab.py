@@ -46,24 +46,23 @@ SLOW_PROPS: set[str] = set()
 UNDECIDED_PROPS: dict[str, str] = {}
 
 
-def opt_cases():
-    for name in OPT_PROBLEMS:
+def cases(names, slow: set[str], unsolved: dict[str, str]):
+    """One pytest param per problem: slow ones marked slow, unsolved ones xfail (only on NotSolved)."""
+    for name in names:
         marks = []
-        if name in SLOW_OPT or name in UNSOLVED_OPT:
+        if name in slow or name in unsolved:
             marks.append(pytest.mark.slow)
-        if name in UNSOLVED_OPT:
-            marks.append(pytest.mark.xfail(reason=UNSOLVED_OPT[name], raises=NotSolved, strict=False))
+        if name in unsolved:
+            marks.append(pytest.mark.xfail(reason=unsolved[name], raises=NotSolved, strict=False))
         yield pytest.param(name, marks=marks, id=name)
+
+
+def opt_cases():
+    return cases(OPT_PROBLEMS, SLOW_OPT, UNSOLVED_OPT)
 
 
 def property_cases():
-    for name in PROPERTIES:
-        marks = []
-        if name in SLOW_PROPS or name in UNDECIDED_PROPS:
-            marks.append(pytest.mark.slow)
-        if name in UNDECIDED_PROPS:
-            marks.append(pytest.mark.xfail(reason=UNDECIDED_PROPS[name], raises=NotSolved, strict=False))
-        yield pytest.param(name, marks=marks, id=name)
+    return cases(PROPERTIES, SLOW_PROPS, UNDECIDED_PROPS)
 
 
 def sample_points(model, count: int = 200_000, grid_side: int = 401, seed: int = 0) -> torch.Tensor:

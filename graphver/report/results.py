@@ -56,6 +56,17 @@ class BabStats:
     messages: list = field(default_factory=list)
 
 
+def format_point(point: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.10g}" for k, v in point.items())
+
+
+def stats_line(s: "BabStats") -> str:
+    """The summary line shared by both results: work done, time per phase, why it stopped."""
+    return (f"  {s.domains_explored} domains explored, max depth {s.max_depth}, {s.time_total:.2f} s "
+            f"(bound {s.time_bound:.2f} s, branch {s.time_branch:.2f} s, search {s.time_search:.2f} s); "
+            f"{s.stop_reason}")
+
+
 class JsonResult:
     """Serialisation shared by the result dataclasses: plain data, infinities as strings."""
 
@@ -83,16 +94,12 @@ class VerifyResult(JsonResult):
     versions: dict[str, str] = field(default_factory=versions)
 
     def __str__(self) -> str:
-        s = self.stats
         joiner = " and " if self.combine == "all" else " or "
         lines = [f"verify: {self.status.upper()}  ({joiner.join(self.property)})"]
         lines.append(f"  proven lower bound on the worst margin: {self.margin_lower:.10g}")
         if self.counterexample is not None:
-            point = ", ".join(f"{k}={v:.10g}" for k, v in self.counterexample.items())
-            lines.append(f"  counterexample: {point}  (margins {self.counterexample_margins})")
-        lines.append(f"  {s.domains_explored} domains explored, max depth {s.max_depth}, {s.time_total:.2f} s "
-                     f"(bound {s.time_bound:.2f} s, branch {s.time_branch:.2f} s, search {s.time_search:.2f} s); "
-                     f"{s.stop_reason}")
+            lines.append(f"  counterexample: {format_point(self.counterexample)}  (margins {self.counterexample_margins})")
+        lines.append(stats_line(self.stats))
         return "\n".join(lines)
 
 
@@ -114,13 +121,11 @@ class BoundResult(JsonResult):
     versions: dict[str, str] = field(default_factory=versions)
 
     def __str__(self) -> str:
-        s = self.stats
         proven = "lower" if self.sense == "min" else "upper"
         lines = [f"bound ({self.sense} of {self.expression}): {self.status.upper()}",
                  f"  [{self.lower:.10g}, {self.upper:.10g}]  gap {self.gap:.3g}  ({proven} is proven, the other "
                  f"attained at the witness)"]
         if self.witness is not None:
-            lines.append("  witness: " + ", ".join(f"{k}={v:.10g}" for k, v in self.witness.items()))
-        lines.append(f"  {s.domains_explored} domains explored, max depth {s.max_depth}, {s.time_total:.2f} s; "
-                     f"{s.stop_reason}")
+            lines.append(f"  witness: {format_point(self.witness)}")
+        lines.append(stats_line(self.stats))
         return "\n".join(lines)
