@@ -65,6 +65,12 @@ class BabOptions:
     seed: seeds every random choice (sampling); runs are deterministic for a fixed seed.
     samples: random points per root box for the first counterexample / incumbent search.
     pgd_steps, pgd_every, pgd_domains: projected-gradient search from the centres of the worst domains.
+    ipopt: "auto" (local solves with IPOPT when cyipopt is installed), "on" (required: raise
+        ``SolverUnavailableError`` without it) or "off"; ``True``/``False`` mean "on"/"off".
+    ipopt_starts: IPOPT starts per search round (root: box centre, best samples, projected-gradient
+        results; later rounds: centres of the best open domains, each solved inside its domain).
+    ipopt_every: rounds between IPOPT searches during branch-and-bound (0: at the root only).
+    ipopt_max_iter, ipopt_time: budget of one IPOPT call (iterations, wall seconds; never past the timeout).
     rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
     progress: live progress display (None: only when stdout is a terminal).
     device, dtype: where and in which precision domains are bounded.
@@ -85,6 +91,11 @@ class BabOptions:
     pgd_steps: int = 12
     pgd_every: int = 5
     pgd_domains: int = 8
+    ipopt: str = "auto"
+    ipopt_starts: int = 4
+    ipopt_every: int = 20
+    ipopt_max_iter: int = 200
+    ipopt_time: float = 5.0
     rel_tol: float = 1e-4
     abs_tol: float = 1e-6
     progress: bool | None = None
@@ -106,5 +117,11 @@ class BabOptions:
                 raise OptionError(f"{name} must be 'ibp', 'crown' or 'alpha', got {getattr(self, name)!r}")
         if self.dtype not in ("float64", "float32"):
             raise OptionError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+        if isinstance(self.ipopt, bool):
+            object.__setattr__(self, "ipopt", "on" if self.ipopt else "off")
+        if self.ipopt not in ("auto", "on", "off"):
+            raise OptionError(f"ipopt must be 'auto', 'on' or 'off', got {self.ipopt!r}")
+        if self.ipopt_starts < 0 or self.ipopt_every < 0 or self.ipopt_max_iter < 1 or not self.ipopt_time > 0:
+            raise OptionError("ipopt_starts and ipopt_every must be >= 0, ipopt_max_iter >= 1, ipopt_time > 0")
         if self.rel_tol < 0 or self.abs_tol < 0:
             raise OptionError("rel_tol and abs_tol must be >= 0")

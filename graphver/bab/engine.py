@@ -8,9 +8,9 @@ v >= 0 everywhere; ``bound`` uses one objective row and asks for min v. Each rou
 2. split each: on an input at the midpoint, or on a branchable node at its consumer's branching point
    (``auto``: both are bounded and the split whose worse child improves more is kept);
 3. bound all children in one batched pass (intermediate bounds recomputed, node splits applied);
-4. evaluate the children's centres (and, every few rounds, projected gradient from the worst ones) as
-   candidate points: a violation ends ``verify`` (after a float64 and a 30-digit re-check), a better
-   value becomes ``bound``'s incumbent;
+4. evaluate the children's centres (and, every few rounds, projected gradient from the worst ones and
+   IPOPT inside the best ones) as candidate points: a violation ends ``verify`` (after a float64 and a
+   30-digit re-check), a better value becomes ``bound``'s incumbent;
 5. prune children that are proven (verify: margin >= 0), cannot beat the incumbent (bound), or are
    empty; push the rest.
 
@@ -36,12 +36,14 @@ from graphver.bounds.ibp import NodeSplits
 from graphver.bounds.plan import plan_for
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
+from graphver.search.ipopt import ValueSearch, ipopt_available
 from graphver.search.local import corners, projected_gradient, random_points
 from graphver.tape import compile_expressions
 from graphver.tape.evaluate import evaluate
 
 
 NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
+IPOPT_SHARE = 0.25  # periodic IPOPT searches are skipped while they have used more than this share of the run
 
 
 @dataclass
@@ -85,6 +87,26 @@ class Engine:
         self.pruned_min = math.inf
         self.stuck_min = math.inf
         self.node_win_rate = 1.0  # recent share of trial node splits that beat the input split
+        self.confirmed_margins: list[str] | None = None  # 30-digit margins of the confirmed counterexample
+        self.deadline = math.inf
+        self.ipopt = self.make_ipopt()
+
+    def make_ipopt(self) -> ValueSearch | None:
+        """IPOPT for the search, per the ``ipopt`` option (a missing cyipopt only fails when it is "on")."""
+        opts = self.options
+        if opts.ipopt == "off" or opts.ipopt_starts == 0:
+            self.stats.ipopt = "off"
+            return None
+        if not ipopt_available():
+            if opts.ipopt == "on":
+                from graphver.search.ipopt import import_cyipopt
+
+                import_cyipopt()  # raises SolverUnavailableError with the install command
+            self.stats.ipopt = "IPOPT unavailable (pip install cyipopt-wheels): searched without it"
+            self.stats.messages.append(self.stats.ipopt)
+            return None
+        self.stats.ipopt = "used"
+        return ValueSearch(self.exact_tape, self.combine, opts.ipopt_max_iter, opts.ipopt_time)
 
     # --- values at points -------------------------------------------------------------------------
     def aggregate(self, rows: Tensor) -> Tensor:
@@ -98,8 +120,8 @@ class Engine:
         """verify: points where the property fails (strict rows also fail at margin 0)."""
         return value <= 0 if any(self.strict) else value < 0
 
-    def consider(self, points: Tensor) -> None:
-        """Evaluate candidate points; keep the best (smallest v) as the incumbent."""
+    def consider(self, points: Tensor, source: str) -> None:
+        """Evaluate candidate points; keep the best (smallest v) as the incumbent, noting its ``source``."""
         if points.numel() == 0:
             return
         with torch.no_grad():
@@ -111,6 +133,7 @@ class Engine:
         if float(values[best]) < self.best_value:
             self.best_value = float(values[best])
             self.best_point = points[best].detach().to(torch.float64).cpu()
+            self.stats.incumbent_from = source
 
     def confirmed(self, point: Tensor) -> bool:
         """Re-check a candidate counterexample at 30 digits (sympy/mpmath); only confirmed ones count."""
@@ -120,6 +143,8 @@ class Engine:
             return False
         ok = [(m > 0) if s else (m >= 0) for m, s in zip(margins, self.strict)]
         holds = all(ok) if self.combine == "all" else any(ok)
+        if not holds:
+            self.confirmed_margins = [str(m) for m in margins]
         return not bool(holds)
 
     # --- bounding and branching -------------------------------------------------------------------
@@ -277,19 +302,44 @@ class Engine:
             points.append(random_points(lower.cpu(), upper.cpu(), opts.samples, self.generator).to(self.device))
             points.append(corners(lower.cpu(), upper.cpu(), min(opts.samples, 64), self.generator).to(self.device))
         candidates = torch.cat(points).to(self.dtype)
-        self.consider(candidates)
-        self.pgd(candidates, lower.expand_as(candidates), upper.expand_as(candidates), keep=opts.pgd_domains)
+        self.consider(candidates, "sampling")
+        found = self.pgd(candidates, lower.expand_as(candidates), upper.expand_as(candidates), keep=opts.pgd_domains)
         self.polish(lower, upper)
+        if self.ipopt is not None:
+            # starts: the box centre, the incumbent, then the best other samples and projected-gradient points
+            pool = torch.cat([candidates[:1], self.best_point.to(candidates)[None] if self.best_point is not None
+                              else candidates[:1], candidates[1:], found])
+            with torch.no_grad():
+                values = torch.nan_to_num(self.value(pool), nan=math.inf)
+            values[:2] = -math.inf  # always start from the centre and the incumbent
+            order = torch.argsort(values)
+            starts = unique_rows(pool[order])[: opts.ipopt_starts]
+            self.local_search(starts, lower.expand_as(starts), upper.expand_as(starts), self.deadline)
         self.stats.time_search += time.perf_counter() - start
 
-    def pgd(self, starts: Tensor, lower: Tensor, upper: Tensor, keep: int) -> None:
+    def pgd(self, starts: Tensor, lower: Tensor, upper: Tensor, keep: int) -> Tensor:
         if self.options.pgd_steps <= 0 or starts.numel() == 0:
-            return
+            return starts[:0]
         with torch.no_grad():
             values = torch.nan_to_num(self.value(starts), nan=math.inf)
         order = torch.argsort(values)[:keep]
         found = projected_gradient(self.value, starts[order], lower[order], upper[order], self.options.pgd_steps)
-        self.consider(found)
+        self.consider(found, "projected gradient")
+        return found
+
+    def local_search(self, starts: Tensor, lower: Tensor, upper: Tensor, deadline: float) -> None:
+        """IPOPT from each start inside its box; every final point is a candidate (converged or not)."""
+        start = time.perf_counter()
+        as_numpy = lambda t: t.detach().to("cpu", torch.float64).numpy()
+        runs = self.ipopt.run(as_numpy(starts), as_numpy(lower), as_numpy(upper), deadline)
+        for run in runs:
+            before = self.best_value
+            self.consider(torch.as_tensor(run.x, device=self.device)[None], "ipopt")
+            self.stats.ipopt_calls += 1
+            self.stats.ipopt_failures += int(not run.success)
+            self.stats.ipopt_improved += int(self.best_value < before)
+            self.stats.ipopt_status[run.status] = self.stats.ipopt_status.get(run.status, 0) + 1
+        self.stats.time_ipopt += time.perf_counter() - start
 
     def polish(self, lower: Tensor, upper: Tensor) -> None:
         """Projected gradient in shrinking boxes around the incumbent: a cheap local refinement that makes
@@ -302,15 +352,22 @@ class Engine:
             box_low = torch.maximum(point - half, lower)
             box_high = torch.minimum(point + half, upper)
             found = projected_gradient(self.value, point, box_low, box_high, self.options.pgd_steps)
-            self.consider(found)
+            self.consider(found, "projected gradient")
             point = self.best_point.to(device=self.device, dtype=self.dtype)[None]
+
+    def ipopt_due(self, elapsed: float) -> bool:
+        every = self.options.ipopt_every
+        return (self.ipopt is not None and every > 0 and self.stats.rounds % every == 0
+                and self.stats.time_ipopt <= IPOPT_SHARE * elapsed)
 
     def done(self, store: DomainStore) -> str | None:
         if self.mode == "verify":
             if self.best_point is not None and bool(self.violated(torch.tensor(self.best_value))):
                 if self.confirmed(self.best_point):
                     return "falsified"
-                self.stats.messages.append(f"candidate with margin {self.best_value:.3g} not confirmed at 30 digits")
+                if self.stats.candidates_unconfirmed == 0:
+                    self.stats.messages.append(f"candidate with margin {self.best_value:.3g} not confirmed at 30 digits")
+                self.stats.candidates_unconfirmed += 1
                 self.best_value = math.inf  # discard it and go on
             if len(store) == 0:
                 return "proven"
@@ -350,7 +407,7 @@ class Engine:
         stuck = ~pruned & ((domains.depth >= self.options.max_depth) | ((width <= 0) & (domains.node_choice < 0)))
         if bool(stuck.any()):
             self.stuck_min = min(self.stuck_min, float(domains.lower_bound[stuck].min()))
-            self.consider(domains.lower[stuck] + (domains.upper[stuck] - domains.lower[stuck]) / 2)
+            self.consider(domains.lower[stuck] + (domains.upper[stuck] - domains.lower[stuck]) / 2, "domain centre")
         keep = torch.nonzero(~pruned & ~stuck).flatten()
         store.push(domains.select(keep))
         self.stats.max_depth = max(self.stats.max_depth, int(domains.depth.max()))
@@ -362,6 +419,7 @@ class Engine:
         opts = self.options
         start = time.perf_counter()
         deadline = start + opts.timeout
+        self.deadline = deadline
         lower, upper = self.model.boxes_tensor(None, None, self.dtype, self.device)
         k = self.candidates.nodes.numel()
         split_lo = torch.full((1, k), -math.inf, dtype=self.dtype, device=self.device)
@@ -392,13 +450,17 @@ class Engine:
                 in_flight = parents
                 children = self.split(parents)
                 search_start = time.perf_counter()
-                self.consider(children.lower + (children.upper - children.lower) / 2)
+                self.consider(children.lower + (children.upper - children.lower) / 2, "domain centre")
                 self.stats.rounds += 1
                 if opts.pgd_every and self.stats.rounds % opts.pgd_every == 0:
                     worst = children.select(torch.argsort(children.lower_bound)[: opts.pgd_domains])
                     centres = worst.lower + (worst.upper - worst.lower) / 2
                     self.pgd(centres, worst.lower, worst.upper, keep=opts.pgd_domains)
                     self.polish(lower, upper)
+                if self.ipopt_due(time.perf_counter() - start):
+                    best = children.select(torch.argsort(children.lower_bound)[: opts.ipopt_starts])
+                    centres = best.lower + (best.upper - best.lower) / 2
+                    self.local_search(centres, best.lower, best.upper, deadline)
                 self.stats.time_search += time.perf_counter() - search_start
                 self.file(store, children)
                 in_flight = None
@@ -430,6 +492,17 @@ class Engine:
                 status = "unknown"
                 self.stats.stop_reason = "domains at the depth limit could not be proven"
         return Outcome(lower_bound, self.best_value, self.best_point, status or "unknown", self.stats)
+
+
+def unique_rows(points: Tensor) -> Tensor:
+    """The rows of ``points`` without exact repeats, first occurrences in their order."""
+    keep, seen = [], set()
+    for i, row in enumerate(points.tolist()):
+        key = tuple(row)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return points[keep]
 
 
 def options_dict(options: BabOptions) -> dict:

@@ -221,8 +221,9 @@ class Model:
         if status == "falsified":
             counterexample = dict(zip(self.names, outcome.best_point.tolist()))
             margins = self.evaluate(list(prop.margins), outcome.best_point[None])[0].tolist()
+        check = engine.confirmed_margins if status == "falsified" else None
         return VerifyResult(status, outcome.lower, counterexample, margins, list(prop.texts), prop.combine,
-                            outcome.stats, options_record(opts))
+                            outcome.stats, options_record(opts), check)
 
     def bound(self, expr, sense: str = "min", rel_tol: float = 1e-4, abs_tol: float = 1e-6, timeout: float = 60.0,
               **options: Any):
@@ -257,8 +258,10 @@ class Model:
     def minimize(self, expr, start=None, **options):
         """Local minimum of ``expr`` over the box by IPOPT (no certificate); returns a ``LocalSolution``.
 
-        Options: ``max_iter``, ``max_wall_time``, ``hessian`` ("auto", "exact", "limited-memory"), ``tol``,
-        ``verbose``. IPOPT failures are reported in the result, not raised."""
+        start: a dict or sequence; without it, ``starts`` points (default 1: the box centre; more: the best
+        random samples too) and the best result is returned. Options: ``starts``, ``max_iter``,
+        ``max_wall_time`` (all starts together), ``hessian`` ("auto", "exact", "limited-memory"), ``tol``,
+        ``verbose``, ``seed``. IPOPT failures are reported in the result, not raised."""
         from graphver.search.ipopt import local_solve
 
         return local_solve(self, expr, "min", start, **options)

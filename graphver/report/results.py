@@ -46,9 +46,17 @@ class BabStats:
     pruned_infeasible: int = 0
     domain_errors: int = 0
     candidates_evaluated: int = 0
+    candidates_unconfirmed: int = 0
+    incumbent_from: str = ""  # which search found the best point: sampling, projected gradient, ipopt, domain centre
+    ipopt: str = ""  # "used", "off", or why it is unavailable
+    ipopt_calls: int = 0
+    ipopt_failures: int = 0  # calls that did not report convergence (their points are still evaluated)
+    ipopt_improved: int = 0  # calls whose point became the incumbent
+    ipopt_status: dict = field(default_factory=dict)  # IPOPT status text -> count
     time_bound: float = 0.0
     time_branch: float = 0.0
     time_search: float = 0.0
+    time_ipopt: float = 0.0  # part of time_search
     time_total: float = 0.0
     proved_by: str = ""
     stop_reason: str = ""
@@ -62,8 +70,14 @@ def format_point(point: dict[str, float]) -> str:
 
 def stats_line(s: "BabStats") -> str:
     """The summary line shared by both results: work done, time per phase, why it stopped."""
+    ipopt = ""
+    if s.ipopt_calls:
+        failed = f", {s.ipopt_failures} not converged" if s.ipopt_failures else ""
+        ipopt = f" (ipopt {s.ipopt_calls} calls{failed}, {s.time_ipopt:.2f} s)"
+    elif s.ipopt and s.ipopt not in ("used", "off"):
+        ipopt = f" ({s.ipopt})"
     return (f"  {s.domains_explored} domains explored, max depth {s.max_depth}, {s.time_total:.2f} s "
-            f"(bound {s.time_bound:.2f} s, branch {s.time_branch:.2f} s, search {s.time_search:.2f} s); "
+            f"(bound {s.time_bound:.2f} s, branch {s.time_branch:.2f} s, search {s.time_search:.2f} s{ipopt}); "
             f"{s.stop_reason}")
 
 
@@ -81,7 +95,8 @@ class JsonResult:
 class VerifyResult(JsonResult):
     """``status``: "verified", "falsified" or "unknown". ``margin_lower``: proven lower bound on the worst
     margin over the domain (>= 0 proves the property). ``counterexample``: variable -> value, re-checked in
-    float64 and at 30 digits, when falsified."""
+    float64 (``counterexample_margins``) and at 30 digits (``counterexample_check``, decimal strings), when
+    falsified."""
 
     status: str
     margin_lower: float
@@ -91,6 +106,7 @@ class VerifyResult(JsonResult):
     combine: str
     stats: BabStats
     options: dict[str, Any]
+    counterexample_check: list[str] | None = None
     versions: dict[str, str] = field(default_factory=versions)
 
     def __str__(self) -> str:

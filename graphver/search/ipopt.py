@@ -1,12 +1,19 @@
-"""Local solves with IPOPT (cyipopt) on a compiled tape: ``Model.minimize`` / ``Model.maximize``.
+"""Local solves with IPOPT (cyipopt) on a compiled tape: ``Model.minimize`` / ``Model.maximize`` and the
+branch-and-bound engine's counterexample and incumbent search.
 
-The NLP is built from the tape alone: the objective and its gradient come from evaluating the tape
-(gradient by torch autograd), the variable bounds from the model's box; the Hessian is exact (torch
-autograd, dense) for up to ``EXACT_HESSIAN_LIMIT`` variables and IPOPT's limited-memory approximation
-above that (or when asked). No certificate: a local solve finds a good point and its value, which the
-branch-and-bound engine can use as an incumbent. IPOPT failures (non-convergence, restoration failure,
-NaN from an op's domain) are returned in the result, never raised; a missing cyipopt raises
-``SolverUnavailableError`` with the install command.
+The NLP is built from the tape alone (``TapeNLP``): the objective is one output of the tape, the
+constraints are other outputs with lower and upper limits, and the variable bounds are a box. First
+derivatives come from one batched autograd pass (the point repeated once per needed output), the
+constraint Jacobian is sparse with the structure the tape's dependencies give, and the Hessian of the
+Lagrangian is exact (a batched double-backward pass, dense lower triangle) for up to
+``EXACT_HESSIAN_LIMIT`` variables or IPOPT's limited-memory approximation.
+
+The maximum of several outputs is minimised in epigraph form: one more variable ``t``, the objective
+``t`` and the constraints ``out_r(x) - t <= 0``; this is how ``verify`` searches an "any" property.
+
+No certificate: a local solve finds a good point and its value. IPOPT failures (non-convergence,
+restoration failure, NaN from an op's domain, an exception inside IPOPT) are returned in the result,
+never raised; a missing cyipopt raises ``SolverUnavailableError`` with the install command.
 """
 
 from __future__ import annotations
@@ -22,14 +29,16 @@ from graphver.errors import SolverUnavailableError
 from graphver.tape.evaluate import evaluate
 from graphver.tape.tape import Tape
 
-EXACT_HESSIAN_LIMIT = 60
+EXACT_HESSIAN_LIMIT = 200  # variables up to which the exact (dense) Hessian is used by default
+IPOPT_INF = 1e20  # IPOPT reads bounds beyond 1e19 as infinite
+BAD_VALUE = 1e20  # what IPOPT sees where the tape is NaN or infinite: a point to back off from
 
 
 @dataclass
 class LocalSolution:
     """Result of a local solve: ``point`` (variable -> value, inside the box), ``value`` of the expression
     there (re-evaluated in float64), IPOPT's ``status`` text, ``success`` (IPOPT reported convergence),
-    ``iterations`` and wall ``seconds``."""
+    ``iterations``, wall ``seconds`` and the number of ``starts`` it was the best of."""
 
     point: dict[str, float]
     value: float
@@ -37,99 +46,338 @@ class LocalSolution:
     success: bool
     iterations: int
     seconds: float
+    starts: int = 1
 
     def __str__(self) -> str:
         where = ", ".join(f"{k}={v:.10g}" for k, v in self.point.items())
-        return f"local solve: {self.value:.12g} at {where} ({self.status}, {self.iterations} iterations, {self.seconds:.2f} s)"
+        best = f", best of {self.starts} starts" if self.starts > 1 else ""
+        return (f"local solve: {self.value:.12g} at {where} ({self.status}, {self.iterations} iterations, "
+                f"{self.seconds:.2f} s{best})")
+
+
+@dataclass
+class IpoptRun:
+    """One IPOPT call: the final point (inside the box), status text, convergence, iterations, seconds."""
+
+    x: np.ndarray
+    status: str
+    success: bool
+    iterations: int
+    seconds: float
 
 
 def import_cyipopt():
     try:
         import cyipopt
-    except ImportError as error:  # pragma: no cover - cyipopt is a regular dependency
+    except ImportError as error:
         raise SolverUnavailableError(
             "IPOPT is not available: install it with `pip install cyipopt-wheels` (bundles Ipopt and MUMPS)"
         ) from error
     return cyipopt
 
 
+def ipopt_available() -> bool:
+    try:
+        import_cyipopt()
+    except SolverUnavailableError:
+        return False
+    return True
+
+
+def input_dependencies(tape: Tape, outputs: list[int]) -> list[np.ndarray]:
+    """For each output index, the inputs it depends on (the sparsity of its gradient)."""
+    from graphver.bounds.plan import reach
+
+    targets = np.asarray([int(tape.outputs[o]) for o in outputs], dtype=np.int64)
+    if len(targets) == 0:
+        return []
+    upto = max(tape.instruction_of(int(t)) for t in targets)
+    reached = reach(tape, targets, upto).tocsc()[: tape.n_inputs]
+    return [np.sort(reached[:, q].nonzero()[0]) for q in range(len(targets))]
+
+
 class TapeNLP:
-    """cyipopt's problem interface over one output of a float64 tape (minimised; ``sign`` flips for max)."""
+    """cyipopt's problem interface over outputs of a float64 CPU tape.
 
-    def __init__(self, tape: Tape, sign: float, exact_hessian: bool):
-        self.tape = tape
-        self.sign = sign
+    Variables: the tape's inputs, plus one epigraph variable ``t`` when ``epigraph`` is true.
+    Objective: ``sign * out[objective]``, or ``t`` with ``epigraph``.
+    Constraints: ``out[rows[k]] - (t if epigraph else 0)`` within ``[row_lower[k], row_upper[k]]``; with
+    ``epigraph`` the rows are the outputs whose maximum is minimised (limits ``(-inf, 0]``).
+    """
+
+    def __init__(self, tape: Tape, objective: int | None = None, sign: float = 1.0, rows=(), row_lower=(),
+                 row_upper=(), epigraph: bool = False, exact_hessian: bool = True):
+        if (objective is None) != epigraph:
+            raise ValueError("give an objective output, or epigraph=True (minimise the maximum of the rows)")
+        self.tape = tape.to("cpu", torch.float64)
+        self.n = tape.n_inputs
+        self.objective_index = objective
+        self.sign = float(sign)
+        self.rows = [int(r) for r in rows]
+        self.epigraph = epigraph
+        self.row_lower = np.full(len(self.rows), -IPOPT_INF) if epigraph else np.asarray(row_lower, dtype=np.float64)
+        self.row_upper = np.zeros(len(self.rows)) if epigraph else np.asarray(row_upper, dtype=np.float64)
         self.exact_hessian = exact_hessian
+        self.needed = ([] if objective is None else [objective]) + self.rows  # outputs whose gradients we need
+        deps = input_dependencies(self.tape, self.needed)
+        self.objective_deps = deps[0] if objective is not None else np.zeros(0, dtype=np.int64)
+        row_deps = deps[1:] if objective is not None else deps
+        cols = [np.concatenate([d, [self.n]]) if epigraph else d for d in row_deps]
+        self.jac_rows = np.concatenate([np.full(len(c), k) for k, c in enumerate(cols)]).astype(np.int64) if cols else np.zeros(0, np.int64)
+        self.jac_cols = np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, np.int64)
+        self.hess_rows, self.hess_cols = np.tril_indices(self.n)
         self.iterations = 0
+        self.key = None
+        self.values = None  # outputs at the cached point
+        self.gradients = None  # [len(needed), n] at the cached point
 
-    def value(self, x: np.ndarray) -> torch.Tensor:
-        point = torch.as_tensor(x, dtype=torch.float64)[None]
-        return self.sign * evaluate(self.tape, point)[0, 0]
+    @property
+    def n_variables(self) -> int:
+        return self.n + (1 if self.epigraph else 0)
+
+    @property
+    def n_constraints(self) -> int:
+        return len(self.rows)
+
+    # --- cached first-order information ------------------------------------------------------------
+    def at(self, x: np.ndarray) -> None:
+        """Values and gradients of the needed outputs at ``x`` (cached: IPOPT asks several times per point)."""
+        key = x.tobytes()
+        if key == self.key:
+            return
+        point = torch.as_tensor(x[: self.n], dtype=torch.float64)
+        q = len(self.needed)
+        batch = point.expand(q, self.n).clone().requires_grad_(True)
+        out = evaluate(self.tape, batch)
+        chosen = out[torch.arange(q), torch.as_tensor(self.needed)]
+        if chosen.requires_grad:
+            (grads,) = torch.autograd.grad(chosen.sum(), batch, allow_unused=True)
+            grads = torch.zeros_like(batch) if grads is None else grads
+        else:
+            grads = torch.zeros_like(batch)
+        self.values = chosen.detach().numpy().copy()
+        self.gradients = np.nan_to_num(grads.detach().numpy(), nan=0.0, posinf=BAD_VALUE, neginf=-BAD_VALUE)
+        self.key = key
 
     def objective(self, x):
-        with torch.no_grad():
-            v = float(self.value(x))
-        return v if math.isfinite(v) else 1e20  # IPOPT backs off from points outside an op's domain
+        if self.epigraph:
+            return float(x[self.n])
+        self.at(x)
+        v = self.sign * float(self.values[0])
+        return v if math.isfinite(v) else BAD_VALUE
 
     def gradient(self, x):
-        point = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
-        v = self.sign * evaluate(self.tape, point[None])[0, 0]
-        (grad,) = torch.autograd.grad(v, point)
-        return np.nan_to_num(grad.numpy(), nan=0.0, posinf=1e20, neginf=-1e20)
+        grad = np.zeros(self.n_variables)
+        if self.epigraph:
+            grad[self.n] = 1.0
+            return grad
+        self.at(x)
+        grad[: self.n] = self.sign * self.gradients[0]
+        return grad
 
     def constraints(self, x):
-        return np.zeros(0)
+        if not self.rows:
+            return np.zeros(0)
+        self.at(x)
+        values = self.values[-len(self.rows):].copy()
+        if self.epigraph:
+            values = values - x[self.n]
+        return np.nan_to_num(values, nan=BAD_VALUE, posinf=BAD_VALUE, neginf=-BAD_VALUE)
+
+    def jacobianstructure(self):
+        return self.jac_rows, self.jac_cols
 
     def jacobian(self, x):
-        return np.zeros(0)
+        if not self.rows:
+            return np.zeros(0)
+        self.at(x)
+        offset = 0 if self.objective_index is None else 1
+        dense = np.zeros((len(self.rows), self.n_variables))
+        dense[:, : self.n] = self.gradients[offset:]
+        if self.epigraph:
+            dense[:, self.n] = -1.0
+        return dense[self.jac_rows, self.jac_cols]
 
+    # --- second order ------------------------------------------------------------------------------
     def hessianstructure(self):
-        n = self.tape.n_inputs
-        return np.tril_indices(n)
+        return self.hess_rows, self.hess_cols
 
     def hessian(self, x, lagrange, obj_factor):
-        point = torch.as_tensor(x, dtype=torch.float64)
-        h = torch.autograd.functional.hessian(lambda p: self.sign * evaluate(self.tape, p[None])[0, 0], point)
-        rows, cols = self.hessianstructure()
-        return np.nan_to_num(obj_factor * h.numpy()[rows, cols], nan=0.0)
+        """Lower triangle of the Hessian of the Lagrangian (the epigraph variable enters linearly)."""
+        weights = torch.zeros(self.tape.n_outputs, dtype=torch.float64)
+        if self.objective_index is not None:
+            weights[self.objective_index] += obj_factor * self.sign
+        for k, r in enumerate(self.rows):
+            weights[r] += float(lagrange[k])
+        n = self.n
+        batch = torch.as_tensor(x[:n], dtype=torch.float64).expand(n, n).clone().requires_grad_(True)
+        lagrangian = evaluate(self.tape, batch) @ weights
+        hess = np.zeros((n, n))
+        if lagrangian.requires_grad:
+            (grad,) = torch.autograd.grad(lagrangian.sum(), batch, create_graph=True, allow_unused=True)
+            if grad is not None and grad.requires_grad:
+                (second,) = torch.autograd.grad(grad.diagonal().sum(), batch, allow_unused=True)
+                if second is not None:
+                    hess = second.detach().numpy()
+        hess = np.nan_to_num(hess, nan=0.0, posinf=BAD_VALUE, neginf=-BAD_VALUE)
+        return hess[self.hess_rows, self.hess_cols]
 
     def intermediate(self, alg_mod, iter_count, *args):
         self.iterations = int(iter_count)
         return True
 
+    # --- one solve ---------------------------------------------------------------------------------
+    def solve(self, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, max_iter: int = 200,
+              max_wall_time: float = 10.0, tol: float = 1e-9, verbose: bool = False) -> IpoptRun:
+        """Run IPOPT from ``x0`` (clipped into the box; ``t`` starts at the rows' maximum) in ``[lower, upper]``."""
+        cyipopt = import_cyipopt()
+        lower = np.asarray(lower, dtype=np.float64)
+        upper = np.asarray(upper, dtype=np.float64)
+        x0 = np.clip(np.asarray(x0, dtype=np.float64).reshape(-1), lower, upper)
+        lb, ub = lower, upper
+        if self.epigraph:
+            self.at(np.concatenate([x0, [0.0]]))
+            top = float(np.nanmax(self.values)) if np.isfinite(self.values).any() else 0.0
+            x0 = np.concatenate([x0, [top if math.isfinite(top) else 0.0]])
+            lb, ub = np.concatenate([lower, [-IPOPT_INF]]), np.concatenate([upper, [IPOPT_INF]])
+        self.iterations = 0
+        start = time.perf_counter()
+        try:
+            problem = cyipopt.Problem(n=self.n_variables, m=self.n_constraints, problem_obj=self, lb=lb, ub=ub,
+                                      cl=self.row_lower, cu=self.row_upper)
+            problem.add_option("max_iter", int(max_iter))
+            problem.add_option("max_wall_time", float(max(max_wall_time, 1e-3)))
+            problem.add_option("tol", float(tol))
+            problem.add_option("print_level", 5 if verbose else 0)
+            problem.add_option("sb", "yes")
+            if not self.exact_hessian:
+                problem.add_option("hessian_approximation", "limited-memory")
+            x, info = problem.solve(x0)
+            message = info["status_msg"]
+            status = message.decode() if isinstance(message, bytes) else str(message)
+            success = info["status"] in (0, 1)
+        except Exception as error:  # IPOPT or a callback failed: keep the start point, report why
+            x, status, success = x0, f"IPOPT failed: {type(error).__name__}: {error}", False
+        seconds = time.perf_counter() - start
+        x = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64)[: self.n], nan=0.0), lower, upper)
+        return IpoptRun(x, status, bool(success), self.iterations, seconds)
 
-def local_solve(model, expr, sense: str = "min", start=None, max_iter: int = 200, max_wall_time: float = 10.0,
-                hessian: str = "auto", tol: float = 1e-9, verbose: bool = False) -> LocalSolution:
-    """Run IPOPT on ``expr`` over the model's box from ``start`` (dict or sequence; default: box centre)."""
-    cyipopt = import_cyipopt()
-    tape = model.compile(expr).to("cpu", torch.float64)
+
+class ValueSearch:
+    """IPOPT multi-start on the branch-and-bound engine's value ``v``: the minimum of the tape's rows
+    ("all") or their maximum ("any", epigraph form). With several "all" rows, each call is one row: the
+    rows are taken most-nearly-violated first (smallest value over the starts), each from the start where
+    it is smallest, and later rounds go on with the next rows, so that every row gets searched. Calls
+    are cut at ``time_limit`` seconds each and at the caller's deadline."""
+
+    def __init__(self, tape: Tape, combine: str, max_iter: int, time_limit: float, hessian: str = "auto"):
+        self.tape = tape.to("cpu", torch.float64)
+        self.combine = combine
+        self.max_iter = max_iter
+        self.time_limit = time_limit
+        self.exact = use_exact_hessian(hessian, self.tape.n_inputs)
+        self.nlps: dict = {}
+        self.cursor = 0  # rotation over "all" rows across calls
+
+    def nlp(self, row: int | None) -> TapeNLP:
+        if row not in self.nlps:
+            if row is None:
+                rows = range(self.tape.n_outputs)
+                self.nlps[row] = TapeNLP(self.tape, None, rows=rows, epigraph=True, exact_hessian=self.exact)
+            else:
+                self.nlps[row] = TapeNLP(self.tape, row, exact_hessian=self.exact)
+        return self.nlps[row]
+
+    def assignments(self, starts: np.ndarray) -> list[tuple[int, int | None]]:
+        """(start index, row) per call; row None is the epigraph of all rows."""
+        rows = self.tape.n_outputs
+        if rows == 1:
+            return [(s, 0) for s in range(len(starts))]
+        if self.combine == "any":
+            return [(s, None) for s in range(len(starts))]
+        with torch.no_grad():
+            values = evaluate(self.tape, torch.as_tensor(starts)).numpy()
+        values = np.where(np.isfinite(values), values, np.inf)
+        order = np.argsort(values.min(axis=0), kind="stable")
+        pairs = []
+        for k in range(len(starts)):
+            row = int(order[(self.cursor + k) % rows])
+            pairs.append((int(np.argmin(values[:, row])), row))
+        self.cursor = (self.cursor + len(starts)) % rows
+        return pairs
+
+    def run(self, starts: np.ndarray, lower: np.ndarray, upper: np.ndarray, deadline: float) -> list[IpoptRun]:
+        """IPOPT calls from ``starts`` [S, n], start s inside the box ``lower[s], upper[s]``, until the deadline."""
+        starts = np.clip(starts, lower, upper)
+        runs = []
+        for s, row in self.assignments(starts):
+            remaining = min(self.time_limit, deadline - time.perf_counter())
+            if remaining <= 0.01:
+                break
+            runs.append(self.nlp(row).solve(starts[s], lower[s], upper[s], self.max_iter, remaining))
+        return runs
+
+
+def use_exact_hessian(hessian: str, n: int) -> bool:
+    if hessian not in ("auto", "exact", "limited-memory"):
+        from graphver.errors import OptionError
+
+        raise OptionError(f"hessian must be 'auto', 'exact' or 'limited-memory', got {hessian!r}")
+    return hessian == "exact" or (hessian == "auto" and n <= EXACT_HESSIAN_LIMIT)
+
+
+def start_points(model, tape: Tape, sign: float, start, starts: int, seed: int) -> np.ndarray:
+    """Starting points [S, n]: the given ``start``, or the box centre followed by the ``starts - 1`` best
+    of 64 * starts random points (by the objective's value)."""
     low = np.asarray(model.lower, dtype=np.float64)
     high = np.asarray(model.upper, dtype=np.float64)
-    if start is None:
-        x0 = low + (high - low) / 2
-    elif isinstance(start, dict):
-        x0 = np.asarray([float(start[n]) for n in model.names], dtype=np.float64)
-    else:
-        x0 = np.asarray(start, dtype=np.float64).reshape(-1)
-    x0 = np.clip(x0, low, high)
-    exact = hessian == "exact" or (hessian == "auto" and len(low) <= EXACT_HESSIAN_LIMIT)
-    nlp = TapeNLP(tape, 1.0 if sense == "min" else -1.0, exact)
-    problem = cyipopt.Problem(n=len(low), m=0, problem_obj=nlp, lb=low, ub=high, cl=[], cu=[])
-    problem.add_option("max_iter", int(max_iter))
-    problem.add_option("max_wall_time", float(max_wall_time))
-    problem.add_option("tol", float(tol))
-    problem.add_option("print_level", 5 if verbose else 0)
-    problem.add_option("sb", "yes")
-    if not exact:
-        problem.add_option("hessian_approximation", "limited-memory")
-    start_time = time.perf_counter()
-    try:
-        x, info = problem.solve(x0)
-        status, success = info["status_msg"].decode() if isinstance(info["status_msg"], bytes) else str(info["status_msg"]), info["status"] in (0, 1)
-    except Exception as error:  # IPOPT or a callback failed: keep the start point, report why
-        x, status, success = x0, f"IPOPT failed: {error}", False
-    seconds = time.perf_counter() - start_time
-    x = np.clip(np.asarray(x, dtype=np.float64), low, high)
+    if start is not None:
+        if isinstance(start, dict):
+            x0 = np.asarray([float(start[n]) for n in model.names], dtype=np.float64)
+        else:
+            x0 = np.asarray(start, dtype=np.float64).reshape(-1)
+        return x0[None]
+    centre = (low + (high - low) / 2)[None]
+    if starts <= 1:
+        return centre
+    rng = np.random.default_rng(seed)
+    samples = low + (high - low) * rng.random((64 * starts, len(low)))
     with torch.no_grad():
-        value = float(evaluate(tape, torch.as_tensor(x)[None])[0, 0])
-    return LocalSolution(dict(zip(model.names, x.tolist())), value, status, bool(success), nlp.iterations, seconds)
+        values = sign * evaluate(tape, torch.as_tensor(samples))[:, 0].numpy()
+    order = np.argsort(np.where(np.isfinite(values), values, np.inf))[: starts - 1]
+    return np.concatenate([centre, samples[order]])
+
+
+def local_solve(model, expr, sense: str = "min", start=None, starts: int = 1, max_iter: int = 200,
+                max_wall_time: float = 10.0, hessian: str = "auto", tol: float = 1e-9, verbose: bool = False,
+                seed: int = 0) -> LocalSolution:
+    """Run IPOPT on ``expr`` over the model's box from ``start`` (dict or sequence), or from ``starts``
+    points (box centre and the best random samples); return the best solution found."""
+    from graphver.errors import OptionError
+
+    if sense not in ("min", "max"):
+        raise OptionError(f"sense must be 'min' or 'max', got {sense!r}")
+    if starts < 1:
+        raise OptionError(f"starts must be >= 1, got {starts}")
+    import_cyipopt()
+    tape = model.compile(expr).to("cpu", torch.float64)
+    sign = 1.0 if sense == "min" else -1.0
+    low = np.asarray(model.lower, dtype=np.float64)
+    high = np.asarray(model.upper, dtype=np.float64)
+    nlp = TapeNLP(tape, 0, sign, exact_hessian=use_exact_hessian(hessian, len(low)))
+    best, best_value, total = None, math.inf, 0.0
+    deadline = time.perf_counter() + max_wall_time
+    for x0 in start_points(model, tape, sign, start, starts, seed):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0 and best is not None:
+            break
+        run = nlp.solve(x0, low, high, max_iter, max(remaining, 1e-3), tol, verbose)
+        total += run.seconds
+        with torch.no_grad():
+            value = float(evaluate(tape, torch.as_tensor(run.x)[None])[0, 0])
+        score = sign * value if math.isfinite(value) else math.inf
+        if best is None or score < best_value or (score == best_value and run.success and not best[0].success):
+            best, best_value = (run, value), score
+    run, value = best
+    return LocalSolution(dict(zip(model.names, run.x.tolist())), value, run.status, run.success, run.iterations,
+                         total, starts if start is None else 1)
