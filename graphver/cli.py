@@ -236,6 +236,12 @@ def stats_rows(stats) -> list[tuple[str, str]]:
         ("proved by", stats.proved_by or "-"),
         ("stop reason", stats.stop_reason or "-"),
     ]
+    if stats.incumbent_from:
+        rows.insert(2, ("best point from", stats.incumbent_from))
+    if stats.ipopt_calls:
+        failed = f", {stats.ipopt_failures} not converged" if stats.ipopt_failures else ""
+        rows.insert(2, ("ipopt", f"{stats.ipopt_calls} local solves{failed}, {stats.ipopt_improved} improved the "
+                                 f"best point, {stats.time_ipopt:.2f} s"))
     for message in dict.fromkeys(stats.messages):  # unique, in order
         rows.append(("note", shorten(str(message), 300)))
     return rows
@@ -388,6 +394,9 @@ def run_options(command):
                      help=f"Domains split per round. [default: {default('batch_size')}]"),
         click.option("--seed", type=int, metavar="N",
                      help=f"Seed of every random choice. [default: {default('seed')}]"),
+        click.option("--ipopt", type=click.Choice(["auto", "on", "off"]),
+                     help="Local solves with IPOPT in the search: auto (when installed), on (required), off. "
+                          f"[default: {default('ipopt')}]"),
         click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
                      help="Write the result (status, bounds, stats, options, versions) as JSON."),
         click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
@@ -431,12 +440,13 @@ def main() -> None:
               + "\nExit codes: 0 verified, 1 falsified (a counterexample is printed), 3 unknown, 2 input error.")
 @FILE_ARGUMENT
 @run_options
-def verify(file: Path, timeout, device, batch_size, seed, json_path, plot_path, quiet) -> None:
+def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_path, quiet) -> None:
     check_before_run(device, json_path, plot_path)
     model, namespace = load_model(file, "verify")
     prop = require(namespace, "prop", file, "verify",
                    "a relation such as f <= c, a list of them, gv.All([...]) or gv.Any([...])")
-    options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed)
+    options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
+                             ipopt=ipopt)
     result = run_guarded(file, lambda: model.verify(prop, **options))
     if quiet:
         click.echo(f"{result.status}: proven margin >= {fmt(result.margin_lower)}"
@@ -458,7 +468,8 @@ def verify(file: Path, timeout, device, batch_size, seed, json_path, plot_path, 
               help=f"Stop when the gap <= max(abs-tol, rel-tol * |value|). [default: {default('rel_tol'):g}]")
 @click.option("--abs-tol", type=click.FloatRange(min=0), metavar="TOL",
               help=f"Absolute gap tolerance. [default: {default('abs_tol'):g}]")
-def bound(file: Path, timeout, device, batch_size, seed, json_path, plot_path, quiet, sense, rel_tol, abs_tol) -> None:
+def bound(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_path, quiet, sense, rel_tol,
+          abs_tol) -> None:
     check_before_run(device, json_path, plot_path)
     model, namespace = load_model(file, "bound")
     objective = require(namespace, "objective", file, "bound", "a sympy expression over the model's variables")
@@ -466,7 +477,7 @@ def bound(file: Path, timeout, device, batch_size, seed, json_path, plot_path, q
     if sense not in ("min", "max"):
         raise InputError(f"{file}: `sense` must be \"min\" or \"max\", got {sense!r}")
     options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
-                             rel_tol=rel_tol, abs_tol=abs_tol)
+                             ipopt=ipopt, rel_tol=rel_tol, abs_tol=abs_tol)
     result = run_guarded(file, lambda: model.bound(objective, sense=sense, **options))
     if quiet:
         click.echo(f"{result.status}: {sense} in [{fmt(result.lower)}, {fmt(result.upper)}] (gap {fmt(result.gap, 3)})")

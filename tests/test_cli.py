@@ -285,3 +285,19 @@ def test_python_dash_m_graphver_cli_version():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"graphver {gv.__version__}")
+
+
+def test_ipopt_flag_and_its_report(tmp_path):
+    json_path = tmp_path / "spike.json"
+    on = run("verify", EXAMPLES / "spike.py", "--ipopt", "on", "--json", json_path)
+    assert on.exit_code == cli.EXIT_FALSIFIED, on.output
+    assert "ipopt" in on.output and "local solves" in on.output and "best point from" in on.output
+    data = json.loads(json_path.read_text())
+    assert data["options"]["ipopt"] == "on" and data["stats"]["ipopt_calls"] >= 1
+    assert float(data["counterexample_check"][0]) < 0  # the 30-digit margin
+    off = run("bound", EXAMPLES / "camel.py", "--ipopt", "off", "--json", json_path)
+    assert off.exit_code == cli.EXIT_OK, off.output
+    data = json.loads(json_path.read_text())
+    assert data["stats"]["ipopt_calls"] == 0 and data["stats"]["ipopt"] == "off"
+    bad = run("bound", EXAMPLES / "camel.py", "--ipopt", "maybe")
+    assert bad.exit_code == 2 and "maybe" in bad.output
