@@ -69,7 +69,8 @@ class BabOptions:
         ``SolverUnavailableError`` without it) or "off"; ``True``/``False`` mean "on"/"off".
     ipopt_starts: IPOPT starts per search round (root: box centre, best samples, projected-gradient
         results; later rounds: centres of the best open domains, each solved inside its domain).
-    ipopt_every: rounds between IPOPT searches during branch-and-bound (0: at the root only).
+    ipopt_every: rounds between IPOPT searches during branch-and-bound (0: at the root only); the interval
+        doubles after each search that found no better point and resets after one that did.
     ipopt_max_iter, ipopt_time: budget of one IPOPT call (iterations, wall seconds; never past the timeout).
     rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
     progress: live progress display (None: only when stdout is a terminal).

@@ -43,7 +43,6 @@ from graphver.tape.evaluate import evaluate
 
 
 NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
-IPOPT_SHARE = 0.25  # periodic IPOPT searches are skipped while they have used more than this share of the run
 
 
 @dataclass
@@ -90,6 +89,8 @@ class Engine:
         self.confirmed_margins: list[str] | None = None  # 30-digit margins of the confirmed counterexample
         self.deadline = math.inf
         self.ipopt = self.make_ipopt()
+        self.ipopt_interval = options.ipopt_every  # rounds between periodic IPOPT searches (backs off)
+        self.ipopt_next = options.ipopt_every
 
     def make_ipopt(self) -> ValueSearch | None:
         """IPOPT for the search, per the ``ipopt`` option (a missing cyipopt only fails when it is "on")."""
@@ -355,10 +356,19 @@ class Engine:
             self.consider(found, "projected gradient")
             point = self.best_point.to(device=self.device, dtype=self.dtype)[None]
 
-    def ipopt_due(self, elapsed: float) -> bool:
-        every = self.options.ipopt_every
-        return (self.ipopt is not None and every > 0 and self.stats.rounds % every == 0
-                and self.stats.time_ipopt <= IPOPT_SHARE * elapsed)
+    def ipopt_due(self) -> bool:
+        """Periodic IPOPT searches back off: the interval doubles after each search that did not improve
+        the best point and returns to ``ipopt_every`` after one that did (rounds, not seconds, so that runs
+        stay deterministic for a fixed seed)."""
+        return self.ipopt is not None and self.options.ipopt_every > 0 and self.stats.rounds >= self.ipopt_next
+
+    def periodic_search(self, children: Domains) -> None:
+        best = children.select(torch.argsort(children.lower_bound)[: self.options.ipopt_starts])
+        centres = best.lower + (best.upper - best.lower) / 2
+        before = self.best_value
+        self.local_search(centres, best.lower, best.upper, self.deadline)
+        self.ipopt_interval = self.options.ipopt_every if self.best_value < before else 2 * self.ipopt_interval
+        self.ipopt_next = self.stats.rounds + self.ipopt_interval
 
     def done(self, store: DomainStore) -> str | None:
         if self.mode == "verify":
@@ -457,10 +467,8 @@ class Engine:
                     centres = worst.lower + (worst.upper - worst.lower) / 2
                     self.pgd(centres, worst.lower, worst.upper, keep=opts.pgd_domains)
                     self.polish(lower, upper)
-                if self.ipopt_due(time.perf_counter() - start):
-                    best = children.select(torch.argsort(children.lower_bound)[: opts.ipopt_starts])
-                    centres = best.lower + (best.upper - best.lower) / 2
-                    self.local_search(centres, best.lower, best.upper, deadline)
+                if self.ipopt_due():
+                    self.periodic_search(children)
                 self.stats.time_search += time.perf_counter() - search_start
                 self.file(store, children)
                 in_flight = None
