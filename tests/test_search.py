@@ -92,3 +92,18 @@ def test_ipopt_failures_are_recorded_not_raised():
     values = m.evaluate(f, points)
     assert result.lower <= float(values[torch.isfinite(values)].min())
     assert math.isfinite(result.upper)
+
+
+def test_float_artefacts_are_not_reported_as_counterexamples():
+    """(x + c)^2 - x^2 - 2 c x is exactly c^2 = 1e-34 > 0, but float64 rounds x + c to x and sees -2e-17.
+    Every such candidate must fail the exact re-check (30 correct digits, not 30 working digits, which
+    cancellation would spoil), be counted, and never end the run as falsified."""
+    import graphver as gv
+
+    m = gv.Model("cancellation")
+    x = m.var("x", 0.25, 1)
+    c = sympy.Rational(1, 10**17)
+    result = m.verify((x + c) ** 2 - x**2 - 2 * c * x > 0, timeout=20, max_explored=2000)
+    assert result.status == "unknown"
+    assert result.stats.candidates_unconfirmed >= 1
+    assert any("not confirmed" in message for message in result.stats.messages)

@@ -137,8 +137,13 @@ class Engine:
             self.stats.incumbent_from = source
 
     def confirmed(self, point: Tensor) -> bool:
-        """Re-check a candidate counterexample at 30 digits (sympy/mpmath); only confirmed ones count."""
-        subs = {s: sympy.Float(float(v), 30) for s, v in zip(self.model.variables, point.tolist())}
+        """Re-check a candidate counterexample at 30 digits (sympy/mpmath); only confirmed ones count.
+
+        The point's coordinates enter as exact rationals (a float64 is a dyadic rational), so rational parts
+        are evaluated exactly and sympy's evalf raises its working precision through cancellation: 30
+        correct digits of each margin, not 30 digits of working precision (which a margin like
+        (x + 1e-17)**2 - x**2 - 2e-17 x, exactly 1e-34, would lose to cancellation)."""
+        subs = {s: sympy.Rational(float(v)) for s, v in zip(self.model.variables, point.tolist())}
         margins = [sympy.N(r.subs(subs), 30) for r in self.rows]
         if not all(m.is_real for m in margins):
             return False
