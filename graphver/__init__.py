@@ -6,7 +6,7 @@
     print(m.interval(x**2 - x))          # a certified [lower, upper]
 """
 
-from sympy import Abs, Max, Min, atan, cos, exp, log, sin, sqrt, tan, tanh
+from sympy import Abs, Eq, Max, Min, atan, cos, exp, log, sin, sqrt, tan, tanh
 
 from graphver import ops  # noqa: F401  (registers every op)
 from graphver.dsl.functions import relu, sigmoid
@@ -32,7 +32,7 @@ minimum = Min
 maximum = Max
 
 __all__ = [
-    "Abs", "All", "Any", "BabOptions", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",
+    "Abs", "All", "Any", "BabOptions", "Eq", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",
     "Max", "Min", "Model", "ModelError", "OptionError", "SolverUnavailableError", "Tape", "UnsupportedOpError",
     "atan", "compile_expressions", "cos", "exp", "log", "maximum", "minimum", "relu", "sigmoid", "sin", "sqrt",
     "tan", "tanh",

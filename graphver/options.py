@@ -72,6 +72,9 @@ class BabOptions:
     ipopt_every: rounds between IPOPT searches during branch-and-bound (0: at the root only); the interval
         doubles after each search that found no better point and resets after one that did.
     ipopt_max_iter, ipopt_time: budget of one IPOPT call (iterations, wall seconds; never past the timeout).
+    feasibility_tol: with constraints, a point is feasible (a candidate incumbent or counterexample) when
+        every constraint row is <= this (equalities: |h| <= this); certified bounds are for the exact set.
+    fbbt_rounds: forward-backward bound-tightening rounds on every domain of a constrained model (0: off).
     rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
     progress: live progress display (None: only when stdout is a terminal).
     device, dtype: where and in which precision domains are bounded.
@@ -97,6 +100,8 @@ class BabOptions:
     ipopt_every: int = 20
     ipopt_max_iter: int = 200
     ipopt_time: float = 5.0
+    feasibility_tol: float = 1e-6
+    fbbt_rounds: int = 2
     rel_tol: float = 1e-4
     abs_tol: float = 1e-6
     progress: bool | None = None
@@ -124,5 +129,7 @@ class BabOptions:
             raise OptionError(f"ipopt must be 'auto', 'on' or 'off', got {self.ipopt!r}")
         if self.ipopt_starts < 0 or self.ipopt_every < 0 or self.ipopt_max_iter < 1 or not self.ipopt_time > 0:
             raise OptionError("ipopt_starts and ipopt_every must be >= 0, ipopt_max_iter >= 1, ipopt_time > 0")
+        if self.feasibility_tol < 0 or self.fbbt_rounds < 0:
+            raise OptionError("feasibility_tol and fbbt_rounds must be >= 0")
         if self.rel_tol < 0 or self.abs_tol < 0:
             raise OptionError("rel_tol and abs_tol must be >= 0")

@@ -151,7 +151,7 @@ def test_epigraph_minimises_the_maximum_of_rows():
     m = gv.Model("maxrows")
     x, y = m.var("x", -3, 3), m.var("y", -3, 3)
     tape = m.compile([(x - 1) ** 2 + y**2, (x + 1) ** 2 + y**2])
-    run = TapeNLP(tape, None, rows=[0, 1], epigraph=True).solve(np.array([2.0, 2.0]), -3 * np.ones(2), 3 * np.ones(2))
+    run = TapeNLP(tape, None, epigraph_rows=[0, 1]).solve(np.array([2.0, 2.0]), -3 * np.ones(2), 3 * np.ones(2))
     assert run.success
     np.testing.assert_allclose(run.x, [0.0, 0.0], atol=1e-6)  # max of the two is smallest (1) midway
 

@@ -32,6 +32,7 @@ from graphver.bab.bounding import BatchBounds, bound_batch
 from graphver.bab.branching import NODE_HEURISTICS, BranchContext, Candidates, InputWidthScore
 from graphver.bab.domains import Domains, DomainStore
 from graphver.bab.progress import Progress
+from graphver.bounds.fbbt import fbbt
 from graphver.bounds.ibp import NodeSplits
 from graphver.bounds.plan import plan_for
 from graphver.options import BabOptions
@@ -43,6 +44,7 @@ from graphver.tape.evaluate import evaluate
 
 
 NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
+PENALTY = 100.0  # weight of constraint violations in the value that projected gradient minimises
 
 
 @dataclass
@@ -71,7 +73,11 @@ class Engine:
             from graphver.errors import SolverUnavailableError
 
             raise SolverUnavailableError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
-        self.tape = compile_expressions(model.variables, self.rows).to(device, self.dtype)
+        # outputs: the rows (margins or objective), then the constraint rows c_k(x) <= 0
+        self.n_rows = len(self.rows)
+        self.constraint_rows = list(model.constraint_rows)
+        self.tape = compile_expressions(model.variables, self.rows + self.constraint_rows).to(device, self.dtype)
+        self.constraint_index = torch.arange(self.n_rows, self.tape.n_outputs, device=self.tape.device)
         self.exact_tape = self.tape.to(dtype=torch.float64)
         self.device = self.tape.device
         self.candidates = Candidates.of(self.tape)
@@ -107,15 +113,22 @@ class Engine:
             self.stats.messages.append(self.stats.ipopt)
             return None
         self.stats.ipopt = "used"
-        return ValueSearch(self.exact_tape, self.combine, opts.ipopt_max_iter, opts.ipopt_time)
+        return ValueSearch(self.exact_tape, self.combine, opts.ipopt_max_iter, opts.ipopt_time, n_rows=self.n_rows)
 
     # --- values at points -------------------------------------------------------------------------
     def aggregate(self, rows: Tensor) -> Tensor:
+        """min ("all") or max ("any") over the rows (constraint outputs, if present, are ignored)."""
+        rows = rows[..., : self.n_rows]
         return rows.amin(dim=-1) if self.combine == "all" else rows.amax(dim=-1)
 
     def value(self, points: Tensor) -> Tensor:
-        """The aggregated value v at points [P, n] (differentiable)."""
-        return self.aggregate(evaluate(self.tape, points))
+        """The aggregated value v at points [P, n] (differentiable), plus a penalty on constraint violations
+        that steers projected gradient towards the feasible set (feasibility itself is checked by consider)."""
+        out = evaluate(self.tape, points)
+        value = self.aggregate(out)
+        if self.constraint_rows:
+            value = value + PENALTY * out[:, self.n_rows :].clamp(min=0).sum(dim=1)
+        return value
 
     def violated(self, value: Tensor) -> Tensor:
         """verify: points where the property fails (strict rows also fail at margin 0)."""
@@ -126,9 +139,14 @@ class Engine:
         if points.numel() == 0:
             return
         with torch.no_grad():
-            values = self.aggregate(evaluate(self.exact_tape, points.to(torch.float64)))
-        # a point where the expression is undefined or overflows (nan, +-inf) is no candidate
-        values = torch.where(torch.isfinite(values), values, torch.full_like(values, math.inf))
+            out = evaluate(self.exact_tape, points.to(torch.float64))
+        values = self.aggregate(out)
+        # a point where the expression is undefined or overflows (nan, +-inf) is no candidate, nor is one
+        # that violates a constraint by more than the feasibility tolerance
+        ok = torch.isfinite(values)
+        if self.constraint_rows:
+            ok = ok & (out[:, self.n_rows :] <= self.options.feasibility_tol).all(dim=1)
+        values = torch.where(ok, values, torch.full_like(values, math.inf))
         self.stats.candidates_evaluated += int(points.shape[0])
         best = int(torch.argmin(values))
         if float(values[best]) < self.best_value:
@@ -147,6 +165,11 @@ class Engine:
         margins = [sympy.N(r.subs(subs), 30) for r in self.rows]
         if not all(m.is_real for m in margins):
             return False
+        tol = sympy.Float(self.options.feasibility_tol, 30)
+        for row in self.constraint_rows:  # the point must be feasible within the tolerance at 30 digits too
+            value = sympy.N(row.subs(subs), 30)
+            if not value.is_real or value > tol:
+                return False
         ok = [(m > 0) if s else (m >= 0) for m, s in zip(margins, self.strict)]
         holds = all(ok) if self.combine == "all" else any(ok)
         if not holds:
@@ -158,6 +181,13 @@ class Engine:
               alphas: Tensor | None, method: str) -> Domains:
         """Bound a batch of domains (warm-starting alpha from ``alphas``) and decide each one's next split."""
         start = time.perf_counter()
+        empty = torch.zeros(lower.shape[0], dtype=torch.bool, device=lower.device)
+        if self.constraint_rows and self.options.fbbt_rounds:
+            before = (upper - lower).sum()
+            lower, upper, empty = fbbt(self.tape, lower, upper, self.constraint_index,
+                                       NodeSplits(self.candidates_device, split_lo, split_hi), self.options.fbbt_rounds)
+            self.stats.fbbt_infeasible += int(empty.sum())
+            self.stats.fbbt_shrink += float(before - (upper - lower).sum())
         splits = NodeSplits(self.candidates_device, split_lo.clone(), split_hi.clone())
         result = bound_batch(self.tape, lower, upper, splits, method, self.options.bound_options,
                              alphas if method == "alpha" else None)
@@ -166,7 +196,12 @@ class Engine:
         if result.domain_message and self.stats.domain_errors == 0:
             self.stats.messages.append("a domain left an op's domain (split further): " + result.domain_message)
         self.stats.domain_errors += int(result.domain_error.sum())
-        rows = result.rows_lower
+        rows = result.rows_lower[:, : self.n_rows]
+        # a constraint row certified > 0 on the whole domain: no feasible point in it
+        infeasible = empty | (result.rows_lower[:, self.n_rows :] > 0).any(dim=1)
+        if self.constraint_rows:
+            self.stats.constraint_infeasible += int(infeasible.sum())
+        rows = torch.where(infeasible[:, None], torch.full_like(rows, math.inf), rows)
         if self.mode == "verify":
             proven_rows = torch.where(torch.tensor(self.strict, device=rows.device), rows > 0, rows >= 0)
             proven = proven_rows.all(dim=1) if self.combine == "all" else proven_rows.any(dim=1)
@@ -500,6 +535,10 @@ class Engine:
             None: "stopped",
         }[status]
         lower_bound = self.proven_lower(store)
+        if (self.constraint_rows and len(store) == 0 and status in ("proven", "exhausted", "solved")
+                and math.isinf(lower_bound) and lower_bound > 0 and not math.isfinite(self.best_value)):
+            status = "infeasible"  # every domain was pruned as infeasible: no point of the box is feasible
+            self.stats.stop_reason = "every domain pruned as infeasible: the constraints have no solution in the box"
         if status == "proven" or (self.mode == "verify" and status is None and len(store) == 0):
             if self.stuck_min < 0 or (any(self.strict) and self.stuck_min <= 0):
                 status = "unknown"

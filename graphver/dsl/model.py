@@ -77,6 +77,41 @@ class Model:
         self.upper: list[float] = []
         self._index: dict[str, int] = {}
         self._tapes: dict[tuple, Tape] = {}
+        self.constraints: list = []  # graphver.dsl.constraints.Constraint
+
+    # --- constraints ----------------------------------------------------------------------------
+    def constrain(self, relations) -> None:
+        """Add constraints: ``gv.Eq(h, c)``, ``g <= c``, ``g >= c`` (or a list). ``verify`` and ``bound`` then
+        work on the feasible set ``box ∩ {constraints}``; ``minimize`` / ``maximize`` respect them too.
+        (Python's ``h == c`` is a structural comparison giving a bool: it is rejected with a hint.)"""
+        from graphver.dsl.constraints import as_constraints
+
+        added = as_constraints(relations)
+        known = set(self.variables)
+        for constraint in added:
+            unknown = constraint.expr.free_symbols - known
+            if unknown:
+                raise ModelError(f"constraint {constraint.text}: symbols {sorted(map(str, unknown))} are not "
+                                 f"variables of model {self.name!r}")
+        self.constraints.extend(added)
+
+    @property
+    def constraint_texts(self) -> list[str]:
+        return [c.text for c in self.constraints]
+
+    @property
+    def constraint_rows(self) -> list[sympy.Expr]:
+        """Every constraint as rows ``c_k(x) <= 0`` (an equality gives two)."""
+        return [row for constraint in self.constraints for row in constraint.rows]
+
+    def max_violation(self, point) -> float:
+        """Largest constraint violation at ``point`` (dict or sequence), in float64: max(c_k(x), 0)."""
+        rows = self.constraint_rows
+        if not rows:
+            return 0.0
+        x = [point[n] for n in self.names] if isinstance(point, dict) else list(point)
+        values = self.evaluate(rows, torch.tensor([x], dtype=torch.float64))[0]
+        return float(torch.clamp(values, min=0).max())
 
     # --- variables ------------------------------------------------------------------------------
     def var(self, name: str, lb: float, ub: float) -> sympy.Symbol:
@@ -216,14 +251,15 @@ class Model:
         prop = normalise(prop)
         engine = Engine(self, prop.margins, prop.combine, "verify", opts, prop.strict, label=self.name)
         outcome = engine.run()
-        status = {"proven": "verified", "falsified": "falsified"}.get(outcome.status, "unknown")
+        status = {"proven": "verified", "falsified": "falsified", "infeasible": "infeasible"}.get(outcome.status, "unknown")
         counterexample = margins = None
         if status == "falsified":
             counterexample = dict(zip(self.names, outcome.best_point.tolist()))
             margins = self.evaluate(list(prop.margins), outcome.best_point[None])[0].tolist()
         check = engine.confirmed_margins if status == "falsified" else None
+        violation = self.max_violation(counterexample) if counterexample is not None else None
         return VerifyResult(status, outcome.lower, counterexample, margins, list(prop.texts), prop.combine,
-                            outcome.stats, options_record(opts), check)
+                            outcome.stats, options_record(opts), check, self.constraint_texts, violation)
 
     def bound(self, expr, sense: str = "min", rel_tol: float = 1e-4, abs_tol: float = 1e-6, timeout: float = 60.0,
               **options: Any):
@@ -252,8 +288,12 @@ class Model:
         gap = upper - lower
         tolerance = max(abs_tol, rel_tol * abs(outcome.best_value)) if math.isfinite(outcome.best_value) else 0.0
         status = "solved" if gap <= tolerance else "unknown"
+        if outcome.status == "infeasible":
+            status, gap = "infeasible", math.nan
         witness = None if outcome.best_point is None else dict(zip(self.names, outcome.best_point.tolist()))
-        return BoundResult(sense, lower, upper, gap, status, witness, str(expr), outcome.stats, options_record(opts))
+        violation = self.max_violation(witness) if witness is not None else None
+        return BoundResult(sense, lower, upper, gap, status, witness, str(expr), outcome.stats, options_record(opts),
+                           self.constraint_texts, violation)
 
     def minimize(self, expr, start=None, **options):
         """Local minimum of ``expr`` over the box by IPOPT (no certificate); returns a ``LocalSolution``.

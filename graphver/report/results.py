@@ -47,6 +47,9 @@ class BabStats:
     domain_errors: int = 0
     candidates_evaluated: int = 0
     candidates_unconfirmed: int = 0
+    fbbt_infeasible: int = 0  # domains proven empty by bound tightening on the constraints
+    fbbt_shrink: float = 0.0  # total width (summed over variables and domains) that tightening removed
+    constraint_infeasible: int = 0  # domains pruned as infeasible (tightening or a constraint's certified bound)
     incumbent_from: str = ""  # which search found the best point: sampling, projected gradient, ipopt, domain centre
     ipopt: str = ""  # "used", "off", or why it is unavailable
     ipopt_calls: int = 0
@@ -93,7 +96,8 @@ class JsonResult:
 
 @dataclass
 class VerifyResult(JsonResult):
-    """``status``: "verified", "falsified" or "unknown". ``margin_lower``: proven lower bound on the worst
+    """``status``: "verified", "falsified", "unknown" or "infeasible" (no point of the box satisfies the
+    constraints, so the property holds vacuously). ``margin_lower``: proven lower bound on the worst
     margin over the domain (>= 0 proves the property). ``counterexample``: variable -> value, re-checked in
     float64 (``counterexample_margins``) and at 30 digits (``counterexample_check``, decimal strings), when
     falsified."""
@@ -107,6 +111,8 @@ class VerifyResult(JsonResult):
     stats: BabStats
     options: dict[str, Any]
     counterexample_check: list[str] | None = None
+    constraints: list[str] = field(default_factory=list)
+    max_violation: float | None = None  # of the counterexample's constraints (feasible within feasibility_tol)
     versions: dict[str, str] = field(default_factory=versions)
 
     def __str__(self) -> str:
@@ -114,7 +120,9 @@ class VerifyResult(JsonResult):
         lines = [f"verify: {self.status.upper()}  ({joiner.join(self.property)})"]
         lines.append(f"  proven lower bound on the worst margin: {self.margin_lower:.10g}")
         if self.counterexample is not None:
-            lines.append(f"  counterexample: {format_point(self.counterexample)}  (margins {self.counterexample_margins})")
+            violation = f", max constraint violation {self.max_violation:.3g}" if self.constraints else ""
+            lines.append(f"  counterexample: {format_point(self.counterexample)}  (margins {self.counterexample_margins}"
+                         f"{violation})")
         lines.append(stats_line(self.stats))
         return "\n".join(lines)
 
@@ -123,7 +131,10 @@ class VerifyResult(JsonResult):
 class BoundResult(JsonResult):
     """Certified ``lower`` <= min (or max) of the expression <= ``upper``; ``upper`` is the value at
     ``witness``, a point of the box (for sense="max" the roles mirror: ``upper`` is proven, ``lower`` is
-    attained at the witness). ``status``: "solved" when the gap is within tolerance, else "unknown"."""
+    attained at the witness). ``status``: "solved" when the gap is within tolerance, "infeasible" when no
+    point of the box satisfies the constraints (certified; lower = upper = +inf for min), else "unknown".
+    With constraints the proven bound is over the exact feasible set, and the witness satisfies every
+    constraint within ``feasibility_tol`` (``max_violation``)."""
 
     sense: str
     lower: float
@@ -134,6 +145,8 @@ class BoundResult(JsonResult):
     expression: str
     stats: BabStats
     options: dict[str, Any]
+    constraints: list[str] = field(default_factory=list)
+    max_violation: float | None = None  # of the witness's constraints (<= feasibility_tol)
     versions: dict[str, str] = field(default_factory=versions)
 
     def __str__(self) -> str:
@@ -141,7 +154,10 @@ class BoundResult(JsonResult):
         lines = [f"bound ({self.sense} of {self.expression}): {self.status.upper()}",
                  f"  [{self.lower:.10g}, {self.upper:.10g}]  gap {self.gap:.3g}  ({proven} is proven, the other "
                  f"attained at the witness)"]
+        if self.constraints:
+            lines.append(f"  subject to {len(self.constraints)} constraints: {'; '.join(self.constraints)[:300]}")
         if self.witness is not None:
-            lines.append(f"  witness: {format_point(self.witness)}")
+            violation = f"  (max constraint violation {self.max_violation:.3g})" if self.constraints else ""
+            lines.append(f"  witness: {format_point(self.witness)}{violation}")
         lines.append(stats_line(self.stats))
         return "\n".join(lines)

@@ -47,12 +47,14 @@ class LocalSolution:
     iterations: int
     seconds: float
     starts: int = 1
+    max_violation: float = 0.0  # largest constraint violation at the point (0 without constraints)
 
     def __str__(self) -> str:
         where = ", ".join(f"{k}={v:.10g}" for k, v in self.point.items())
         best = f", best of {self.starts} starts" if self.starts > 1 else ""
+        violation = f", max constraint violation {self.max_violation:.3g}" if self.max_violation else ""
         return (f"local solve: {self.value:.12g} at {where} ({self.status}, {self.iterations} iterations, "
-                f"{self.seconds:.2f} s{best})")
+                f"{self.seconds:.2f} s{best}{violation})")
 
 
 @dataclass
@@ -99,30 +101,33 @@ def input_dependencies(tape: Tape, outputs: list[int]) -> list[np.ndarray]:
 class TapeNLP:
     """cyipopt's problem interface over outputs of a float64 CPU tape.
 
-    Variables: the tape's inputs, plus one epigraph variable ``t`` when ``epigraph`` is true.
-    Objective: ``sign * out[objective]``, or ``t`` with ``epigraph``.
-    Constraints: ``out[rows[k]] - (t if epigraph else 0)`` within ``[row_lower[k], row_upper[k]]``; with
-    ``epigraph`` the rows are the outputs whose maximum is minimised (limits ``(-inf, 0]``).
+    Variables: the tape's inputs, plus one epigraph variable ``t`` when ``epigraph_rows`` are given.
+    Objective: ``sign * out[objective]``, or ``t`` (minimise the maximum of the epigraph rows).
+    Constraints: first ``out[r] - t <= 0`` for each epigraph row, then ``out[rows[k]]`` within
+    ``[row_lower[k], row_upper[k]]`` (``-IPOPT_INF`` / ``IPOPT_INF`` for a missing side).
     """
 
     def __init__(self, tape: Tape, objective: int | None = None, sign: float = 1.0, rows=(), row_lower=(),
-                 row_upper=(), epigraph: bool = False, exact_hessian: bool = True):
-        if (objective is None) != epigraph:
-            raise ValueError("give an objective output, or epigraph=True (minimise the maximum of the rows)")
+                 row_upper=(), epigraph_rows=(), exact_hessian: bool = True):
+        epigraph_rows = [int(r) for r in epigraph_rows]
+        if (objective is None) == (not epigraph_rows):
+            raise ValueError("give an objective output or epigraph rows (minimise their maximum), not both")
         self.tape = tape.to("cpu", torch.float64)
         self.n = tape.n_inputs
         self.objective_index = objective
         self.sign = float(sign)
-        self.rows = [int(r) for r in rows]
-        self.epigraph = epigraph
-        self.row_lower = np.full(len(self.rows), -IPOPT_INF) if epigraph else np.asarray(row_lower, dtype=np.float64)
-        self.row_upper = np.zeros(len(self.rows)) if epigraph else np.asarray(row_upper, dtype=np.float64)
+        self.epigraph = bool(epigraph_rows)
+        self.n_epigraph = len(epigraph_rows)
+        self.rows = epigraph_rows + [int(r) for r in rows]
+        self.row_lower = np.concatenate([np.full(self.n_epigraph, -IPOPT_INF), np.asarray(row_lower, dtype=np.float64)])
+        self.row_upper = np.concatenate([np.zeros(self.n_epigraph), np.asarray(row_upper, dtype=np.float64)])
+        if len(self.row_lower) != len(self.rows) or len(self.row_upper) != len(self.rows):
+            raise ValueError("row_lower and row_upper need one entry per row")
         self.exact_hessian = exact_hessian
         self.needed = ([] if objective is None else [objective]) + self.rows  # outputs whose gradients we need
         deps = input_dependencies(self.tape, self.needed)
-        self.objective_deps = deps[0] if objective is not None else np.zeros(0, dtype=np.int64)
         row_deps = deps[1:] if objective is not None else deps
-        cols = [np.concatenate([d, [self.n]]) if epigraph else d for d in row_deps]
+        cols = [np.concatenate([d, [self.n]]) if k < self.n_epigraph else d for k, d in enumerate(row_deps)]
         self.jac_rows = np.concatenate([np.full(len(c), k) for k, c in enumerate(cols)]).astype(np.int64) if cols else np.zeros(0, np.int64)
         self.jac_cols = np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, np.int64)
         self.hess_rows, self.hess_cols = np.tril_indices(self.n)
@@ -180,8 +185,7 @@ class TapeNLP:
             return np.zeros(0)
         self.at(x)
         values = self.values[-len(self.rows):].copy()
-        if self.epigraph:
-            values = values - x[self.n]
+        values[: self.n_epigraph] -= x[self.n] if self.epigraph else 0.0
         return np.nan_to_num(values, nan=BAD_VALUE, posinf=BAD_VALUE, neginf=-BAD_VALUE)
 
     def jacobianstructure(self):
@@ -195,7 +199,7 @@ class TapeNLP:
         dense = np.zeros((len(self.rows), self.n_variables))
         dense[:, : self.n] = self.gradients[offset:]
         if self.epigraph:
-            dense[:, self.n] = -1.0
+            dense[: self.n_epigraph, self.n] = -1.0
         return dense[self.jac_rows, self.jac_cols]
 
     # --- second order ------------------------------------------------------------------------------
@@ -237,7 +241,9 @@ class TapeNLP:
         lb, ub = lower, upper
         if self.epigraph:
             self.at(np.concatenate([x0, [0.0]]))
-            top = float(np.nanmax(self.values)) if np.isfinite(self.values).any() else 0.0
+            first = 0 if self.objective_index is None else 1
+            tops = self.values[first : first + self.n_epigraph]
+            top = float(np.nanmax(tops)) if np.isfinite(tops).any() else 0.0
             x0 = np.concatenate([x0, [top if math.isfinite(top) else 0.0]])
             lb, ub = np.concatenate([lower, [-IPOPT_INF]]), np.concatenate([upper, [IPOPT_INF]])
         self.iterations = 0
@@ -270,8 +276,11 @@ class ValueSearch:
     it is smallest, and later rounds go on with the next rows, so that every row gets searched. Calls
     are cut at ``time_limit`` seconds each and at the caller's deadline."""
 
-    def __init__(self, tape: Tape, combine: str, max_iter: int, time_limit: float, hessian: str = "auto"):
+    def __init__(self, tape: Tape, combine: str, max_iter: int, time_limit: float, hessian: str = "auto",
+                 n_rows: int | None = None):
         self.tape = tape.to("cpu", torch.float64)
+        self.n_rows = tape.n_outputs if n_rows is None else n_rows  # the outputs after them are constraints <= 0
+        self.constraints = list(range(self.n_rows, tape.n_outputs))
         self.combine = combine
         self.max_iter = max_iter
         self.time_limit = time_limit
@@ -281,22 +290,24 @@ class ValueSearch:
 
     def nlp(self, row: int | None) -> TapeNLP:
         if row not in self.nlps:
+            k = len(self.constraints)
+            limits = dict(rows=self.constraints, row_lower=np.full(k, -IPOPT_INF), row_upper=np.zeros(k),
+                          exact_hessian=self.exact)
             if row is None:
-                rows = range(self.tape.n_outputs)
-                self.nlps[row] = TapeNLP(self.tape, None, rows=rows, epigraph=True, exact_hessian=self.exact)
+                self.nlps[row] = TapeNLP(self.tape, None, epigraph_rows=range(self.n_rows), **limits)
             else:
-                self.nlps[row] = TapeNLP(self.tape, row, exact_hessian=self.exact)
+                self.nlps[row] = TapeNLP(self.tape, row, **limits)
         return self.nlps[row]
 
     def assignments(self, starts: np.ndarray) -> list[tuple[int, int | None]]:
         """(start index, row) per call; row None is the epigraph of all rows."""
-        rows = self.tape.n_outputs
+        rows = self.n_rows
         if rows == 1:
             return [(s, 0) for s in range(len(starts))]
         if self.combine == "any":
             return [(s, None) for s in range(len(starts))]
         with torch.no_grad():
-            values = evaluate(self.tape, torch.as_tensor(starts)).numpy()
+            values = evaluate(self.tape, torch.as_tensor(starts)).numpy()[:, :rows]
         values = np.where(np.isfinite(values), values, np.inf)
         order = np.argsort(values.min(axis=0), kind="stable")
         pairs = []
@@ -360,12 +371,15 @@ def local_solve(model, expr, sense: str = "min", start=None, starts: int = 1, ma
     if starts < 1:
         raise OptionError(f"starts must be >= 1, got {starts}")
     import_cyipopt()
-    tape = model.compile(expr).to("cpu", torch.float64)
+    constraints = model.constraint_rows
+    tape = model.compile([expr] + constraints).to("cpu", torch.float64)
     sign = 1.0 if sense == "min" else -1.0
     low = np.asarray(model.lower, dtype=np.float64)
     high = np.asarray(model.upper, dtype=np.float64)
-    nlp = TapeNLP(tape, 0, sign, exact_hessian=use_exact_hessian(hessian, len(low)))
-    best, best_value, total = None, math.inf, 0.0
+    k = len(constraints)
+    nlp = TapeNLP(tape, 0, sign, rows=range(1, k + 1), row_lower=np.full(k, -IPOPT_INF), row_upper=np.zeros(k),
+                  exact_hessian=use_exact_hessian(hessian, len(low)))
+    best, best_value, total = None, (True, math.inf), 0.0
     deadline = time.perf_counter() + max_wall_time
     for x0 in start_points(model, tape, sign, start, starts, seed):
         remaining = deadline - time.perf_counter()
@@ -374,10 +388,13 @@ def local_solve(model, expr, sense: str = "min", start=None, starts: int = 1, ma
         run = nlp.solve(x0, low, high, max_iter, max(remaining, 1e-3), tol, verbose)
         total += run.seconds
         with torch.no_grad():
-            value = float(evaluate(tape, torch.as_tensor(run.x)[None])[0, 0])
-        score = sign * value if math.isfinite(value) else math.inf
+            out = evaluate(tape, torch.as_tensor(run.x)[None])[0]
+        value = float(out[0])
+        violation = float(out[1:].clamp(min=0).max()) if k else 0.0
+        # feasible points first (within IPOPT's own constraint tolerance), then the best value
+        score = (violation > 1e-6 or not math.isfinite(violation), sign * value if math.isfinite(value) else math.inf)
         if best is None or score < best_value or (score == best_value and run.success and not best[0].success):
-            best, best_value = (run, value), score
-    run, value = best
+            best, best_value = (run, value, violation), score
+    run, value, violation = best
     return LocalSolution(dict(zip(model.names, run.x.tolist())), value, run.status, run.success, run.iterations,
-                         total, starts if start is None else 1)
+                         total, starts if start is None else 1, violation)

@@ -1,0 +1,215 @@
+"""Feasibility-based bound tightening (FBBT): shrink boxes to the part that can satisfy the constraints.
+
+One round is a forward interval pass (IBP, the same one every bound starts from), the constraint rows
+``c_k(x) <= 0`` cutting their output intervals at 0, and a backward pass that walks the instructions in
+reverse and narrows each argument to the values that can still produce its output's interval:
+
+- linear ``out = sum w_j x_j + b``: ``w_j x_j`` lies in ``out - b - (the other terms)``, divided by the
+  weight's interval ``[w - e, w + e]`` (``e`` the stored weight's rounding error);
+- monotone unary ops through their inverse (exp/log, sqrt, tanh, sigmoid, atan, odd powers, positive real
+  powers), even powers through the root (and the side that the argument's interval allows), relu and abs;
+  sin, cos, tan and negative powers are left alone;
+- products ``z = x y``: ``x`` in ``z / y`` where ``y`` excludes 0, and the same for ``y``.
+
+Every computed end point is widened outward: by the floating-point error of the sums (a gamma_n bound on
+the magnitudes involved) and by a relative 1e-14 plus the smallest normal number for the inverse
+functions (whose library errors are a few ulps). A box shrinks only by points that cannot satisfy the
+constraints, so every later bound over the shrunk box is a bound over the feasible part of the old one.
+A box whose interval of some node becomes empty contains no feasible point: it is *infeasible*.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from graphver.bounds.ibp import DomainMarks, NodeSplits, forward_bounds
+from graphver.tape.tape import Instruction, Tape
+
+EPS = 2.0**-52
+INVERSE_SLACK = 1e-14  # relative widening of the inverse functions' end points
+TINY = 2.2250738585072014e-308
+HALF_PI_SAFE = math.pi / 2 - 1e-9  # tan is only used strictly inside (-pi/2, pi/2)
+
+
+def widen(lo: Tensor, hi: Tensor, relative: float | Tensor, absolute: float | Tensor = TINY) -> tuple[Tensor, Tensor]:
+    """``[lo, hi]`` grown by ``relative * |end| + absolute`` on each side; NaN ends become infinite (no info)."""
+    lo = torch.nan_to_num(lo, nan=-math.inf)
+    hi = torch.nan_to_num(hi, nan=math.inf)
+    lo = lo - (lo.abs() * relative + absolute)
+    hi = hi + (hi.abs() * relative + absolute)
+    return torch.nan_to_num(lo, nan=-math.inf), torch.nan_to_num(hi, nan=math.inf)
+
+
+def divide(ql: Tensor, qh: Tensor, dl: Tensor, dh: Tensor) -> tuple[Tensor, Tensor]:
+    """``[ql, qh] / [dl, dh]`` where the divisor excludes 0 (elsewhere: no information), widened."""
+    usable = (dl > 0) | (dh < 0)
+    safe_l = torch.where(usable, dl, torch.ones_like(dl))
+    safe_h = torch.where(usable, dh, torch.ones_like(dh))
+    corners = torch.stack([ql / safe_l, ql / safe_h, qh / safe_l, qh / safe_h])
+    corners = torch.nan_to_num(corners, nan=0.0)  # inf / inf cannot occur (divisors are finite)
+    lo, hi = widen(corners.amin(0), corners.amax(0), 4 * EPS)
+    inf = torch.full_like(lo, math.inf)
+    return torch.where(usable, lo, -inf), torch.where(usable, hi, inf)
+
+
+def backward_linear(instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Candidate intervals for each term's argument: (global node indices, lows, highs), [T], [B, T]."""
+    rows, cols = instr.rows, instr.cols
+    w = instr.weights.to(lo.dtype)
+    e = instr.weight_error.to(lo.dtype) if instr.weight_error is not None else torch.zeros_like(w)
+    xl, xh = lo[:, cols], hi[:, cols]
+    magnitude = torch.maximum(xl.abs(), xh.abs())
+    tl = torch.minimum(w * xl, w * xh) - e * magnitude
+    th = torch.maximum(w * xl, w * xh) + e * magnitude
+    tl = torch.nan_to_num(tl, nan=-math.inf)  # 0 * inf
+    th = torch.nan_to_num(th, nan=math.inf)
+    size = instr.size
+    batch = lo.shape[0]
+
+    def per_row(values: Tensor) -> Tensor:
+        out = torch.zeros(batch, size, dtype=lo.dtype, device=lo.device)
+        return out.index_add_(1, rows, values)
+
+    finite_l, finite_h = torch.isfinite(tl), torch.isfinite(th)
+    sum_l = per_row(torch.where(finite_l, tl, torch.zeros_like(tl)))
+    sum_h = per_row(torch.where(finite_h, th, torch.zeros_like(th)))
+    inf_l = per_row((~finite_l).to(lo.dtype))
+    inf_h = per_row((~finite_h).to(lo.dtype))
+    absolute = per_row(torch.where(finite_l, tl.abs(), torch.zeros_like(tl)) + torch.where(finite_h, th.abs(), torch.zeros_like(th)))
+    bias = instr.bias.to(lo.dtype)
+    bias_error = instr.bias_error.to(lo.dtype) if instr.bias_error is not None else torch.zeros_like(bias)
+    out_l = lo[:, instr.start : instr.stop]
+    out_h = hi[:, instr.start : instr.stop]
+    # other terms of the row of each term: the row's sum less this term (infinite if another term is)
+    other_l = torch.where(inf_l[:, rows] - (~finite_l).to(lo.dtype) > 0, torch.full_like(tl, -math.inf),
+                          sum_l[:, rows] - torch.where(finite_l, tl, torch.zeros_like(tl)))
+    other_h = torch.where(inf_h[:, rows] - (~finite_h).to(lo.dtype) > 0, torch.full_like(th, math.inf),
+                          sum_h[:, rows] - torch.where(finite_h, th, torch.zeros_like(th)))
+    ql = out_l[:, rows] - (bias[rows] + bias_error[rows]) - other_h
+    qh = out_h[:, rows] - (bias[rows] - bias_error[rows]) - other_l
+    scale = (absolute[:, rows] + out_l[:, rows].abs().nan_to_num(posinf=0.0) + out_h[:, rows].abs().nan_to_num(posinf=0.0)
+             + bias[rows].abs() + tl.abs().nan_to_num(posinf=0.0) + th.abs().nan_to_num(posinf=0.0))
+    slack = 2 * (instr.fan_in + 4) * EPS * scale + TINY
+    ql, qh = torch.nan_to_num(ql - slack, nan=-math.inf), torch.nan_to_num(qh + slack, nan=math.inf)
+    cl, ch = divide(ql, qh, (w - e).expand_as(ql), (w + e).expand_as(qh))
+    return cols, cl, ch
+
+
+def backward_unary(instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
+    """Candidate intervals for the arguments of a unary instruction, or None when the op has no rule."""
+    (args,) = instr.args
+    ol, oh = lo[:, instr.start : instr.stop], hi[:, instr.start : instr.stop]
+    al, ah = lo[:, args], hi[:, args]
+    inf = torch.full_like(ol, math.inf)
+    op, p = instr.op, instr.param
+    if op == "exp":
+        cl = torch.where(ol > 0, torch.log(ol.clamp(min=TINY)), -inf)
+        ch = torch.where(oh > 0, torch.log(oh.clamp(min=TINY)), -inf)
+    elif op == "log":
+        cl, ch = torch.exp(ol), torch.exp(oh)
+    elif op == "sqrt":
+        cl = torch.where(ol > 0, ol * ol, -inf)
+        ch = torch.where(oh >= 0, oh * oh, -inf)
+    elif op in ("tanh", "sigmoid", "atan"):
+        # increasing with an open range (a, b): clip the ends into [a', b'] strictly inside it, so that
+        # f(x) >= ol gives x >= f^-1(min(ol, b')) (valid) and f(x) <= oh gives x <= f^-1(max(oh, a'))
+        inverse, a, b = {
+            "tanh": (torch.atanh, -1 + EPS, 1 - EPS),
+            "sigmoid": (lambda v: torch.log(v) - torch.log1p(-v), TINY, 1 - EPS),
+            "atan": (torch.tan, -HALF_PI_SAFE, HALF_PI_SAFE),
+        }[op]
+        cl = torch.where(ol > a, inverse(ol.clamp(a, b)), -inf)
+        ch = torch.where(oh < b, inverse(oh.clamp(a, b)), inf)
+    elif op == "relu":
+        cl = torch.where(ol > 0, ol, -inf)
+        ch = torch.where(oh >= 0, oh, -inf)
+    elif op == "abs":
+        cl, ch = -oh, oh  # oh < 0 gives an empty interval
+    elif op == "pow_int" and p > 0 and int(p) % 2 == 1:
+        root = lambda v: torch.sign(v) * v.abs() ** (1.0 / p)
+        cl, ch = root(ol), root(oh)
+    elif op == "pow_int" and p > 0:
+        r = torch.where(oh >= 0, oh.clamp(min=0) ** (1.0 / p), -inf)
+        s = ol.clamp(min=0) ** (1.0 / p)
+        s_lo, s_hi = widen(s, s, INVERSE_SLACK)  # the inner radius, shrunk (s_lo) to stay sound
+        cl = torch.where(al > -s_lo, s_lo, -r)  # left branch impossible: x >= s
+        ch = torch.where(ah < s_lo, -s_lo, r)  # right branch impossible: x <= -s
+        both_out = (al > -s_lo) & (ah < s_lo) & (s_lo > 0)
+        cl = torch.where(both_out, inf, cl)
+        ch = torch.where(both_out, -inf, ch)
+        cl = torch.where(r < 0, inf, cl)
+    elif op == "pow_real" and p > 0:
+        cl = torch.where(ol > 0, ol.clamp(min=0) ** (1.0 / p), -inf)
+        ch = torch.where(oh >= 0, oh.clamp(min=0) ** (1.0 / p), -inf)
+    else:
+        return None
+    cl, ch = widen(cl, ch, INVERSE_SLACK)
+    return args, cl, ch
+
+
+def backward_mul(instr: Instruction, lo: Tensor, hi: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+    x, y = instr.args
+    zl, zh = lo[:, instr.start : instr.stop], hi[:, instr.start : instr.stop]
+    out = []
+    for target, other in ((x, y), (y, x)):
+        cl, ch = divide(zl, zh, lo[:, other], hi[:, other])
+        out.append((target, cl, ch))
+    return out
+
+
+def tighten_nodes(lo: Tensor, hi: Tensor, nodes: Tensor, cl: Tensor, ch: Tensor) -> None:
+    """Intersect the intervals of ``nodes`` with candidates (several candidates per node allowed)."""
+    index = nodes.expand(lo.shape[0], -1)
+    lo.scatter_reduce_(1, index, cl, reduce="amax", include_self=True)
+    hi.scatter_reduce_(1, index, ch, reduce="amin", include_self=True)
+
+
+def backward(tape: Tape, lo: Tensor, hi: Tensor) -> None:
+    """One backward sweep over the tape, narrowing every node from its consumers' intervals (in place)."""
+    for instr in reversed(tape.instructions):
+        if instr.kind == "linear":
+            found = [backward_linear(instr, lo, hi)]
+        elif instr.kind == "unary":
+            one = backward_unary(instr, lo, hi)
+            found = [] if one is None else [one]
+        elif instr.op == "mul":
+            found = backward_mul(instr, lo, hi)
+        else:
+            found = []
+        for nodes, cl, ch in found:
+            tighten_nodes(lo, hi, nodes, cl, ch)
+
+
+def fbbt(tape: Tape, lower: Tensor, upper: Tensor, rows: Tensor, splits: NodeSplits | None = None,
+         rounds: int = 2) -> tuple[Tensor, Tensor, Tensor]:
+    """Shrink boxes [B, n] to the points where every output in ``rows`` can be ``<= 0``.
+
+    Returns the new boxes and a mask of infeasible boxes (no point can satisfy the rows). Boxes whose
+    forward pass leaves an op's domain are returned unchanged (never marked infeasible)."""
+    n = tape.n_inputs
+    infeasible = torch.zeros(lower.shape[0], dtype=torch.bool, device=lower.device)
+    if rows.numel() == 0 or rounds <= 0:
+        return lower, upper, infeasible
+    targets = tape.outputs[rows.to(tape.outputs.device)].to(lower.device)
+    new_lower, new_upper = lower.clone(), upper.clone()
+    for _ in range(rounds):
+        marks = DomainMarks(lower.shape[0], lower.device)
+        node_splits = None if splits is None else NodeSplits(splits.nodes, splits.lo.clone(), splits.hi.clone())
+        with torch.no_grad():
+            lo, hi = forward_bounds(tape, new_lower, new_upper, None, node_splits, marks)
+            hi[:, targets] = torch.minimum(hi[:, targets], torch.zeros_like(hi[:, targets]))
+            backward(tape, lo, hi)
+        empty = (lo > hi).any(dim=1)
+        if node_splits is not None and node_splits.infeasible is not None:
+            empty = empty | node_splits.infeasible
+        keep = marks.bad[:, None]
+        new_lower = torch.where(keep, new_lower, torch.maximum(new_lower, lo[:, :n]))
+        new_upper = torch.where(keep, new_upper, torch.minimum(new_upper, hi[:, :n]))
+        infeasible = infeasible | (empty & ~marks.bad)
+        # an infeasible box keeps its last non-empty bounds (it is pruned anyway)
+        new_lower = torch.where(infeasible[:, None], lower, new_lower)
+        new_upper = torch.where(infeasible[:, None], upper, new_upper)
+    return new_lower, new_upper, infeasible
