@@ -1,0 +1,156 @@
+"""Constraints: modeling, feasibility-based bound tightening (fuzzed for soundness), infeasibility
+certificates, and certified bounds over constrained sets (models/constrained.py)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+
+import pytest
+import sympy
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_fuzz import N_VARS, boxes, expressions
+
+import graphver as gv
+from graphver.bounds.fbbt import fbbt
+from graphver.tape import compile_expressions
+from graphver.tape.evaluate import evaluate
+from models.constrained import CONSTRAINED, FAST
+
+DT = torch.float64
+SAMPLES = 400
+
+
+# --- modeling -----------------------------------------------------------------------------------------
+def test_constrain_accepts_relations_and_rejects_bools():
+    m = gv.Model("c")
+    x, y = m.var("x", -2, 2), m.var("y", -2, 2)
+    m.constrain(gv.Eq(x * y, 1))
+    m.constrain([x + y <= 3, x >= -1, y > -1.5])
+    assert [c.kind for c in m.constraints] == ["eq", "le", "le", "le"]
+    assert len(m.constraint_rows) == 5  # the equality gives two rows
+    with pytest.raises(gv.ModelError, match="gv.Eq"):
+        m.constrain(x * y == 1)  # Python's == on sympy objects is a structural comparison: a bool
+    with pytest.raises(gv.ModelError, match="not supported"):
+        m.constrain(sympy.Ne(x, y))
+    with pytest.raises(gv.ModelError, match="not variables"):
+        m.constrain(sympy.Symbol("z") <= 1)
+    assert m.max_violation({"x": 2.0, "y": 0.5}) == 0.0
+    assert m.max_violation({"x": 1.0, "y": 2.0}) == pytest.approx(1.0)
+
+
+# --- FBBT soundness: random graphs, random boxes, random constraint levels -------------------------------
+def check_fbbt(expr, lower, upper, seed, stats):
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    variables = [sympy.Symbol(f"x_{i}", real=True) for i in range(N_VARS)]
+    tape = compile_expressions(variables, [expr, -expr])
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.rand(lower.shape[0], SAMPLES, N_VARS, generator=gen, dtype=DT)
+    points = lower[:, None] + (upper - lower)[:, None] * t
+    values = evaluate(tape, points.reshape(-1, N_VARS))[:, 0].reshape(lower.shape[0], SAMPLES)
+    finite = torch.isfinite(values)
+    if not bool(finite.any()) or not symbols:
+        return
+    # per box: a band c1 <= g <= c2 between two sampled quantiles (an equality when they coincide)
+    filled = torch.where(finite, values, torch.full_like(values, math.nan))
+    c1 = torch.nanquantile(filled, 0.2, dim=1)
+    c2 = torch.nanquantile(filled, 0.6, dim=1)
+    c1, c2 = c1.nan_to_num(nan=0.0), c2.nan_to_num(nan=0.0)  # boxes without a finite value: any level
+    # rows g - c2 <= 0 and c1 - g <= 0; the per-box levels enter the tape as two extra inputs, each fixed
+    # by a zero-width interval
+    c = [sympy.Symbol("c_hi", real=True), sympy.Symbol("c_lo", real=True)]
+    band_tape = compile_expressions(variables + c, [expr - c[0], c[1] - expr])
+    fixed = torch.stack([c2, c1], 1)
+    low = torch.cat([lower, fixed], 1)
+    high = torch.cat([upper, fixed], 1)
+    new_low, new_high, infeasible = fbbt(band_tape, low, high, torch.arange(2), rounds=2)
+    assert bool((new_low >= low).all() & (new_high <= high).all())  # tightening only shrinks
+    scale = 1e-7 * (1 + values.abs().nan_to_num(posinf=0.0))
+    inside = finite & (values <= c2[:, None] - scale - 1e-7 * c2.abs()[:, None]) & (values >= c1[:, None] + scale + 1e-7 * c1.abs()[:, None])
+    for b in range(lower.shape[0]):
+        feasible = points[b][inside[b]]
+        if feasible.shape[0] == 0:
+            continue
+        stats["boxes"] += 1
+        stats["points"] += feasible.shape[0]
+        assert not bool(infeasible[b]), f"box {b} declared infeasible but {feasible[0].tolist()} satisfies {expr}"
+        ok = (feasible >= new_low[b, :N_VARS]) & (feasible <= new_high[b, :N_VARS])
+        assert bool(ok.all()), (f"FBBT cut off a feasible point of {c1[b]:.6g} <= {expr} <= {c2[b]:.6g}: "
+                                f"{feasible[~ok.all(1)][0].tolist()} not in {new_low[b].tolist()}..{new_high[b].tolist()}")
+        shrunk = float(((upper[b] - lower[b]) - (new_high[b, :N_VARS] - new_low[b, :N_VARS])).clamp(min=0).sum())
+        stats["shrunk"] += shrunk > 0
+
+
+def test_fbbt_never_cuts_off_a_feasible_point():
+    stats: Counter = Counter()
+    symbols = [sympy.Symbol(f"x_{i}", real=True) for i in range(N_VARS)]
+
+    fixed = os.environ.get("GRAPHVER_FUZZ_SEED", "fixed") == "fixed"
+    @settings(max_examples=250, deadline=None, derandomize=fixed, database=None, suppress_health_check=list(HealthCheck))
+    @given(expr=expressions(symbols, 5), box=boxes())
+    def check(expr, box):
+        lower, upper, seed = box
+        if expr.is_number:
+            return
+        try:
+            check_fbbt(expr, lower, upper, seed, stats)
+        except gv.DomainError:
+            pass
+
+    check()
+    print(dict(stats))
+    assert stats["boxes"] >= 1500 and stats["points"] >= 50_000
+    assert stats["shrunk"] >= 100  # tightening does something
+
+
+def test_fbbt_on_a_circle_and_an_impossible_system():
+    m = gv.Model("circle")
+    x, y = m.var("x", -2, 2), m.var("y", 0.5, 2)
+    tape = compile_expressions(m.variables, [x**2 + y**2 - 1, 1 - x**2 - y**2])
+    low, high, empty = fbbt(tape, torch.tensor([[-2.0, 0.5]], dtype=DT), torch.tensor([[2.0, 2.0]], dtype=DT),
+                            torch.arange(2), rounds=3)
+    assert not bool(empty[0])
+    # on the unit circle with y >= 0.5: |x| <= sqrt(3)/2 and y <= 1
+    assert float(high[0, 0]) == pytest.approx(math.sqrt(0.75), abs=1e-6) and float(high[0, 0]) >= math.sqrt(0.75)
+    assert float(low[0, 0]) <= -math.sqrt(0.75) and float(high[0, 1]) >= 1.0 and float(high[0, 1]) <= 1.0 + 1e-9
+    tape = compile_expressions(m.variables, [x**2 + y**2 - 1, 2 - x - y])  # inside the circle, above x + y = 2
+    _, _, empty = fbbt(tape, torch.tensor([[-2.0, 0.5]], dtype=DT), torch.tensor([[2.0, 2.0]], dtype=DT),
+                       torch.arange(2), rounds=3)
+    assert bool(empty[0])
+
+
+# --- certified bounds over constrained sets -------------------------------------------------------------
+def check_problem(name, timeout):
+    problem = CONSTRAINED[name]()
+    result = problem.model.bound(problem.expr, sense=problem.sense, timeout=timeout)
+    if problem.known_value is None:
+        assert result.status == "infeasible", str(result)
+        assert result.stats.constraint_infeasible >= 1
+        return result
+    assert result.status == "solved", str(result)
+    known = problem.known_value
+    proven = result.lower if problem.sense == "min" else result.upper
+    assert (proven <= known + 1e-9 * (1 + abs(known))) if problem.sense == "min" else (proven >= known - 1e-9 * (1 + abs(known)))
+    assert abs(result.upper - result.lower) <= 1e-4 * max(1.0, abs(known))
+    assert result.max_violation <= 1e-6
+    # no certificate contradicted by a feasible point: IPOPT from many starts
+    for start in range(6):
+        local = problem.model.minimize(problem.expr if problem.sense == "min" else -problem.expr, starts=4, seed=start)
+        if local.max_violation <= 1e-9:
+            value = local.value if problem.sense == "min" else -local.value
+            assert (value >= result.lower - 1e-6 * (1 + abs(value))) if problem.sense == "min" else (value <= result.upper + 1e-6 * (1 + abs(value)))
+    return result
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_constrained_problem_bracketed(name):
+    check_problem(name, timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(CONSTRAINED) - set(FAST)))
+def test_constrained_problem_bracketed_slow(name):
+    check_problem(name, timeout=120)
