@@ -217,7 +217,8 @@ def point_text(point: dict[str, float] | None) -> str:
     return shorten(", ".join(f"{name} = {fmt(value)}" for name, value in point.items()), 400)
 
 
-STATUS_STYLE = {"verified": "bold green", "solved": "bold green", "falsified": "bold red", "unknown": "bold yellow"}
+STATUS_STYLE = {"verified": "bold green", "solved": "bold green", "falsified": "bold red", "unknown": "bold yellow",
+                "infeasible": "bold magenta"}
 
 
 def console(quiet: bool = False):
@@ -437,7 +438,8 @@ def main() -> None:
 
 @main.command(help="Prove or refute the property `prop` of FILE over the model's box by branch-and-bound.\n\n"
               + FILE_CONVENTION
-              + "\nExit codes: 0 verified, 1 falsified (a counterexample is printed), 3 unknown, 2 input error.")
+              + "\nExit codes: 0 verified (or constraints infeasible), 1 falsified (a counterexample is printed), 3 unknown, "
+              "2 input error.")
 @FILE_ARGUMENT
 @run_options
 def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_path, quiet) -> None:
@@ -455,12 +457,13 @@ def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot
         console().print(summary_panel(f"graphver verify {file.name} (model {model.name!r})", result.status,
                                       verify_rows(result)))
     write_outputs(console(quiet), result, json_path, plot_path, f"graphver verify {file.name}", "verify")
-    sys.exit({"verified": EXIT_OK, "falsified": EXIT_FALSIFIED}.get(result.status, EXIT_UNKNOWN))
+    # infeasible constraints: the property holds vacuously (a certificate, exit 0)
+    sys.exit({"verified": EXIT_OK, "infeasible": EXIT_OK, "falsified": EXIT_FALSIFIED}.get(result.status, EXIT_UNKNOWN))
 
 
 @main.command(help="Certified global minimum (or maximum) of `objective` of FILE over the model's box.\n\n"
               + FILE_CONVENTION
-              + "\nExit codes: 0 solved (gap within tolerance), 3 unknown, 2 input error.")
+              + "\nExit codes: 0 solved (gap within tolerance) or certified infeasible, 3 unknown, 2 input error.")
 @FILE_ARGUMENT
 @run_options
 @click.option("--sense", type=click.Choice(["min", "max"]), help="Minimise or maximise (overrides the file's `sense`).")
@@ -485,7 +488,7 @@ def bound(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_
         console().print(summary_panel(f"graphver bound {file.name} (model {model.name!r})", result.status,
                                       bound_rows(result)))
     write_outputs(console(quiet), result, json_path, plot_path, f"graphver bound {file.name}", "bound")
-    sys.exit(EXIT_OK if result.status == "solved" else EXIT_UNKNOWN)
+    sys.exit(EXIT_OK if result.status in ("solved", "infeasible") else EXIT_UNKNOWN)  # infeasible is certified
 
 
 @main.command(help="Certified bounds of `expressions` (or `objective`) of FILE over the whole box in one pass "

@@ -301,3 +301,18 @@ def test_ipopt_flag_and_its_report(tmp_path):
     assert data["stats"]["ipopt_calls"] == 0 and data["stats"]["ipopt"] == "off"
     bad = run("bound", EXAMPLES / "camel.py", "--ipopt", "maybe")
     assert bad.exit_code == 2 and "maybe" in bad.output
+
+
+def test_constrained_model_file_and_infeasible_exit_codes(tmp_path):
+    json_path = tmp_path / "hyperbola.json"
+    result = run("bound", EXAMPLES / "hyperbola.py", "--json", json_path)
+    assert result.exit_code == cli.EXIT_OK, result.output
+    data = json.loads(json_path.read_text())
+    assert data["lower"] <= 7.0 <= data["upper"] + 1e-6 and data["max_violation"] <= 1e-6
+    assert data["constraints"] == ["Eq(x*y, 1)"]
+    path = write(tmp_path, "empty.py", HEADER + "y = model.var('y', 0, 1)\nmodel.constrain(x + y >= 3)\n"
+                 "objective = x * y\nprop = x <= 0\n")
+    bound = run("bound", path)
+    assert bound.exit_code == cli.EXIT_OK and "INFEASIBLE" in bound.output
+    verify = run("verify", path)
+    assert verify.exit_code == cli.EXIT_OK and "INFEASIBLE" in verify.output
