@@ -84,12 +84,12 @@ def check_fbbt(expr, lower, upper, seed, stats):
         stats["shrunk"] += shrunk > 0
 
 
-def test_fbbt_never_cuts_off_a_feasible_point():
+def run_fbbt_fuzz(examples: int, fixed: bool) -> Counter:
     stats: Counter = Counter()
     symbols = [sympy.Symbol(f"x_{i}", real=True) for i in range(N_VARS)]
 
-    fixed = os.environ.get("GRAPHVER_FUZZ_SEED", "fixed") == "fixed"
-    @settings(max_examples=250, deadline=None, derandomize=fixed, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples, deadline=None, derandomize=fixed, database=None,
+              suppress_health_check=list(HealthCheck))
     @given(expr=expressions(symbols, 5), box=boxes())
     def check(expr, box):
         lower, upper, seed = box
@@ -102,8 +102,34 @@ def test_fbbt_never_cuts_off_a_feasible_point():
 
     check()
     print(dict(stats))
+    return stats
+
+
+def test_fbbt_never_cuts_off_a_feasible_point():
+    stats = run_fbbt_fuzz(250, os.environ.get("GRAPHVER_FUZZ_SEED", "fixed") == "fixed")
     assert stats["boxes"] >= 1500 and stats["points"] >= 50_000
     assert stats["shrunk"] >= 100  # tightening does something
+
+
+@pytest.mark.slow
+def test_fbbt_fuzz_many_more_cases():
+    stats = run_fbbt_fuzz(3000, False)
+    assert stats["boxes"] >= 20_000
+
+
+@pytest.mark.parametrize("expr", ["Min(x_0, exp(exp(2.0/x_0)))", "Min(x_0, exp(exp(-2.0*x_0)))"])
+def test_fbbt_overflow_regressions(expr):
+    """exp(exp(6.7)) overflows float64 but is a finite real: an infinite end point must read as no
+    information (it once marked feasible boxes infeasible, and clamping inf to the largest float cut
+    off feasible points)."""
+    stats: Counter = Counter()
+    x0 = sympy.Symbol("x_0", real=True)
+    parsed = sympy.sympify(expr, locals={"x_0": x0})
+    gen = torch.Generator().manual_seed(0)
+    width = (10.0 ** (torch.rand(24, 3, generator=gen, dtype=DT) * 15.0 - 12.0)).clamp(max=4.0)
+    centre = (torch.rand(24, 3, generator=gen, dtype=DT) * 2 - 1) * 3.0
+    check_fbbt(parsed, centre - width / 2, centre + width / 2, 0, stats)
+    assert stats["boxes"] >= 5
 
 
 def test_fbbt_on_a_circle_and_an_impossible_system():

@@ -15,7 +15,8 @@ Every computed end point is widened outward: by the floating-point error of the 
 the magnitudes involved) and by a relative 1e-14 plus the smallest normal number for the inverse
 functions (whose library errors are a few ulps). A box shrinks only by points that cannot satisfy the
 constraints, so every later bound over the shrunk box is a bound over the feasible part of the old one.
-A box whose interval of some node becomes empty contains no feasible point: it is *infeasible*.
+A box whose interval of some node becomes empty contains no feasible point: it is *infeasible*. Forward
+end points at the wrong infinity (overflow: a lower bound of +inf) are read as no information first.
 """
 
 from __future__ import annotations
@@ -34,13 +35,18 @@ TINY = 2.2250738585072014e-308
 HALF_PI_SAFE = math.pi / 2 - 1e-9  # tan is only used strictly inside (-pi/2, pi/2)
 
 
+def fill_nan(values: Tensor, fill: float) -> Tensor:
+    """NaN entries replaced by ``fill`` (infinities kept: torch.nan_to_num would clamp them to finite)."""
+    return torch.where(torch.isnan(values), torch.full_like(values, fill), values)
+
+
 def widen(lo: Tensor, hi: Tensor, relative: float | Tensor, absolute: float | Tensor = TINY) -> tuple[Tensor, Tensor]:
     """``[lo, hi]`` grown by ``relative * |end| + absolute`` on each side; NaN ends become infinite (no info)."""
-    lo = torch.nan_to_num(lo, nan=-math.inf)
-    hi = torch.nan_to_num(hi, nan=math.inf)
+    lo = fill_nan(lo, -math.inf)
+    hi = fill_nan(hi, math.inf)
     lo = lo - (lo.abs() * relative + absolute)
     hi = hi + (hi.abs() * relative + absolute)
-    return torch.nan_to_num(lo, nan=-math.inf), torch.nan_to_num(hi, nan=math.inf)
+    return fill_nan(lo, -math.inf), fill_nan(hi, math.inf)
 
 
 def divide(ql: Tensor, qh: Tensor, dl: Tensor, dh: Tensor) -> tuple[Tensor, Tensor]:
@@ -49,8 +55,10 @@ def divide(ql: Tensor, qh: Tensor, dl: Tensor, dh: Tensor) -> tuple[Tensor, Tens
     safe_l = torch.where(usable, dl, torch.ones_like(dl))
     safe_h = torch.where(usable, dh, torch.ones_like(dh))
     corners = torch.stack([ql / safe_l, ql / safe_h, qh / safe_l, qh / safe_h])
-    corners = torch.nan_to_num(corners, nan=0.0)  # inf / inf cannot occur (divisors are finite)
-    lo, hi = widen(corners.amin(0), corners.amax(0), 4 * EPS)
+    # inf / inf cannot occur (divisors are finite); a NaN corner from a NaN end point means no information
+    lo = fill_nan(corners, -math.inf).amin(0)
+    hi = fill_nan(corners, math.inf).amax(0)
+    lo, hi = widen(lo, hi, 4 * EPS)
     inf = torch.full_like(lo, math.inf)
     return torch.where(usable, lo, -inf), torch.where(usable, hi, inf)
 
@@ -64,8 +72,8 @@ def backward_linear(instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor,
     magnitude = torch.maximum(xl.abs(), xh.abs())
     tl = torch.minimum(w * xl, w * xh) - e * magnitude
     th = torch.maximum(w * xl, w * xh) + e * magnitude
-    tl = torch.nan_to_num(tl, nan=-math.inf)  # 0 * inf
-    th = torch.nan_to_num(th, nan=math.inf)
+    tl = fill_nan(tl, -math.inf)  # 0 * inf
+    th = fill_nan(th, math.inf)
     size = instr.size
     batch = lo.shape[0]
 
@@ -93,7 +101,7 @@ def backward_linear(instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor,
     scale = (absolute[:, rows] + out_l[:, rows].abs().nan_to_num(posinf=0.0) + out_h[:, rows].abs().nan_to_num(posinf=0.0)
              + bias[rows].abs() + tl.abs().nan_to_num(posinf=0.0) + th.abs().nan_to_num(posinf=0.0))
     slack = 2 * (instr.fan_in + 4) * EPS * scale + TINY
-    ql, qh = torch.nan_to_num(ql - slack, nan=-math.inf), torch.nan_to_num(qh + slack, nan=math.inf)
+    ql, qh = fill_nan(ql - slack, -math.inf), fill_nan(qh + slack, math.inf)
     cl, ch = divide(ql, qh, (w - e).expand_as(ql), (w + e).expand_as(qh))
     return cols, cl, ch
 
@@ -200,6 +208,10 @@ def fbbt(tape: Tape, lower: Tensor, upper: Tensor, rows: Tensor, splits: NodeSpl
         node_splits = None if splits is None else NodeSplits(splits.nodes, splits.lo.clone(), splits.hi.clone())
         with torch.no_grad():
             lo, hi = forward_bounds(tape, new_lower, new_upper, None, node_splits, marks)
+            # an end point at the wrong infinity (lo = +inf, hi = -inf) is an overflow artefact of a finite
+            # real value (exp(800)): it carries no information, and must not read as an empty interval
+            lo = torch.where(lo == math.inf, torch.full_like(lo, -math.inf), lo)
+            hi = torch.where(hi == -math.inf, torch.full_like(hi, math.inf), hi)
             hi[:, targets] = torch.minimum(hi[:, targets], torch.zeros_like(hi[:, targets]))
             backward(tape, lo, hi)
         empty = (lo > hi).any(dim=1)
