@@ -180,3 +180,73 @@ def test_constrained_problem_bracketed(name):
 @pytest.mark.parametrize("name", sorted(set(CONSTRAINED) - set(FAST)))
 def test_constrained_problem_bracketed_slow(name):
     check_problem(name, timeout=120)
+
+
+# --- Lagrangian bounds ----------------------------------------------------------------------------------
+from graphver.bab.bounding import bound_batch  # noqa: E402
+from graphver.bounds.ibp import NodeSplits  # noqa: E402
+from graphver.bounds.lagrangian import lagrangian_lower  # noqa: E402
+from graphver.options import BoundOptions  # noqa: E402
+
+
+def no_splits(batch):
+    empty = torch.zeros(batch, 0, dtype=DT)
+    return NodeSplits(torch.zeros(0, dtype=torch.long), empty, empty.clone())
+
+
+def test_recorded_linear_bounds_hold_pointwise():
+    """The Lagrangian rests on CROWN's linear lower bound of every output, row(x) >= a . x + o on the box:
+    checked on random graphs and boxes at sampled points."""
+    stats: Counter = Counter()
+    symbols = [sympy.Symbol(f"x_{i}", real=True) for i in range(N_VARS)]
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(expr=expressions(symbols, 5), box=boxes())
+    def check(expr, box):
+        lower, upper, seed = box
+        if expr.is_number:
+            return
+        tape = compile_expressions(symbols, [expr, -expr * 0.5 + 1])
+        try:
+            result = bound_batch(tape, lower, upper, no_splits(lower.shape[0]), "crown", BoundOptions())
+        except gv.DomainError:
+            return
+        coef, offset = result.record["input_coef"][:, :2], result.record["offset"][:, :2]
+        gen = torch.Generator().manual_seed(seed)
+        t = torch.rand(lower.shape[0], 100, N_VARS, generator=gen, dtype=DT)
+        points = lower[:, None] + (upper - lower)[:, None] * t
+        values = evaluate(tape, points.reshape(-1, N_VARS)).reshape(lower.shape[0], 100, 2)
+        linear = torch.einsum("bqn,bpn->bpq", coef, points) + offset[:, None, :]
+        good = torch.isfinite(values) & torch.isfinite(linear) & ~result.domain_error[:, None, None]
+        stats["checked"] += int(good.sum())
+        bad = good & (values < linear)
+        assert not bool(bad.any()), f"linear bound above {expr} at a sampled point"
+
+    check()
+    assert stats["checked"] >= 100_000
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lagrangian_bound_below_every_feasible_point(seed):
+    """Random quadratic objective and two random quadratic inequalities on a box: the optimised Lagrangian
+    bound is below the objective at every sampled feasible point, and above the unconstrained bound."""
+    gen = torch.Generator().manual_seed(seed)
+    m = gv.Model("random")
+    xs = m.vars("x", 3, -2, 2)
+    def quadratic():
+        q = torch.randn(3, 3, generator=gen, dtype=DT)
+        b = torch.randn(3, generator=gen, dtype=DT)
+        return sum(float(q[i, j]) * xs[i] * xs[j] for i in range(3) for j in range(3)) + sum(float(b[i]) * xs[i] for i in range(3))
+    f, g1, g2 = quadratic(), quadratic(), quadratic()
+    tape = compile_expressions(m.variables, [f, g1 - 0.5, g2 + 0.3])
+    lower, upper = m.box()
+    result = bound_batch(tape, lower, upper, no_splits(1), "crown", BoundOptions())
+    q = tape.n_outputs
+    bound, mu = lagrangian_lower(result.record["input_coef"][:, :q], result.record["offset"][:, :q], lower, upper, 1)
+    assert float(bound[0, 0]) >= float(result.rows_lower[0, 0]) - 1e-9 * (1 + abs(float(result.rows_lower[0, 0])))
+    assert bool((mu >= 0).all())
+    points = lower + (upper - lower) * torch.rand(200_000, 3, generator=gen, dtype=DT)
+    values = evaluate(tape, points)
+    feasible = (values[:, 1] <= -1e-9) & (values[:, 2] <= -1e-9)
+    if bool(feasible.any()):
+        assert float(bound[0, 0]) <= float(values[feasible, 0].min())

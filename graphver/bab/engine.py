@@ -34,6 +34,7 @@ from graphver.bab.domains import Domains, DomainStore
 from graphver.bab.progress import Progress
 from graphver.bounds.fbbt import fbbt
 from graphver.bounds.ibp import NodeSplits
+from graphver.bounds.lagrangian import lagrangian_lower
 from graphver.bounds.plan import plan_for
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
@@ -197,6 +198,14 @@ class Engine:
             self.stats.messages.append("a domain left an op's domain (split further): " + result.domain_message)
         self.stats.domain_errors += int(result.domain_error.sum())
         rows = result.rows_lower[:, : self.n_rows]
+        if self.constraint_rows and self.options.lagrangian_iterations and "offset" in result.record:
+            start_lagrangian = time.perf_counter()
+            q = self.tape.n_outputs  # the pass also bounds the negated outputs (rows q..2q-1): not used here
+            lagrangian, _ = lagrangian_lower(result.record["input_coef"][:, :q], result.record["offset"][:, :q],
+                                             lower, upper, self.n_rows, self.options.lagrangian_iterations)
+            self.stats.lagrangian_improved += int((lagrangian > rows).any(dim=1).sum())
+            rows = torch.maximum(rows, lagrangian)
+            self.stats.time_lagrangian += time.perf_counter() - start_lagrangian
         # a constraint row certified > 0 on the whole domain: no feasible point in it
         infeasible = empty | (result.rows_lower[:, self.n_rows :] > 0).any(dim=1)
         if self.constraint_rows:

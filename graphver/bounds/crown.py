@@ -72,8 +72,9 @@ def run_plan(
     """Execute a backward plan; returns the certified lower bound of every row, [B, rows].
 
     ``record`` (optional dict) receives what branching heuristics read: ``step_coef[number]`` (the final
-    coefficient on each entry of nonlinear step ``number``, [B, entries]) and ``input_coef`` ([B, rows,
-    n_inputs], the coefficients at the inputs)."""
+    coefficient on each entry of nonlinear step ``number``, [B, entries]), ``input_coef`` ([B, rows,
+    n_inputs], the coefficients at the inputs) and ``offset`` ([B, rows]): each row is at least
+    ``input_coef . x + offset`` at every point x of the box."""
     batch = lo.shape[0]
     lam = torch.zeros(batch, plan.entries, dtype=lo.dtype, device=lo.device)
     lam[:, plan.start_entries] = plan.start_values.to(lo.dtype)
@@ -120,6 +121,10 @@ def run_plan(
     slack = slack + constant_error
     rounding = gamma(tape.accumulation_terms, torch.finfo(lo.dtype).eps) * slack * (1.0 + 1e-6)
     result = value - rounding - constant_error - tiny_of(lo)
+    if record is not None:
+        # the linear lower bound of each row: row(x) >= input_coef . x + offset for every x of the box
+        # (the rounding slack covers the pass and the concretisation over the box)
+        record["offset"] = bias - rounding - constant_error - tiny_of(lo)
     return torch.where(torch.isnan(result), torch.full_like(result, -math.inf), result)
 
 

@@ -49,6 +49,8 @@ class BabStats:
     candidates_unconfirmed: int = 0
     fbbt_infeasible: int = 0  # domains proven empty by bound tightening on the constraints
     fbbt_shrink: float = 0.0  # total width (summed over variables and domains) that tightening removed
+    lagrangian_improved: int = 0  # domains whose bound the Lagrangian (multipliers on constraints) raised
+    time_lagrangian: float = 0.0  # part of time_bound
     constraint_infeasible: int = 0  # domains pruned as infeasible (tightening or a constraint's certified bound)
     incumbent_from: str = ""  # which search found the best point: sampling, projected gradient, ipopt, domain centre
     ipopt: str = ""  # "used", "off", or why it is unavailable

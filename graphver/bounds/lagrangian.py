@@ -1,0 +1,77 @@
+"""Lagrangian bounds over constrained domains: min f over {x in box : c_k(x) <= 0} >= min over the box of
+f + sum_k mu_k c_k, for any mu >= 0.
+
+Every output row comes out of the CROWN pass with a linear lower bound valid on the whole box,
+``row(x) >= a_row . x + o_row`` (``record["input_coef"]``, ``record["offset"]``). Since ``mu >= 0``,
+
+    f(x) + sum_k mu_k c_k(x) >= (a_f + sum_k mu_k a_k) . x + o_f + sum_k mu_k o_k,
+
+and the right-hand side's minimum over the box is a sum of per-variable minima (at ``l_i`` or ``u_i``
+by the sign of the coefficient). On the feasible part of the box every ``c_k(x) <= 0``, so this is a
+lower bound of ``f`` there, for every ``mu >= 0``: the multipliers are optimised by projected Adam
+(supergradient ascent on a concave piecewise-linear function), starting from given values (a parent
+domain's), and the best bound seen is kept. The floating-point evaluation of the combination is covered
+by a gamma_n slack on the magnitudes involved. With ``mu = 0`` the bound is the row's own CROWN bound.
+An equality gives two rows (``h`` and ``-h``), so its multiplier may take either sign.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from graphver.ops.linear import gamma
+
+
+def combined_lower(mu: Tensor, coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int) -> Tensor:
+    """Lower bound of row r + sum_k mu[:, r, k] c_k over each box, with its rounding slack: [B, rows]."""
+    k = coef.shape[1] - rows
+    a = coef[:, :rows] + torch.einsum("brk,bkn->brn", mu, coef[:, rows:])  # [B, rows, n]
+    o = offset[:, :rows] + torch.einsum("brk,bk->br", mu, offset[:, rows:])
+    low, high = lower[:, None, :], upper[:, None, :]
+    value = torch.minimum(a * low, a * high).sum(dim=2) + o
+    size = torch.maximum(lower.abs(), upper.abs())[:, None, :]
+    magnitude = (coef[:, :rows].abs() * size).sum(dim=2) + offset[:, :rows].abs()
+    magnitude = magnitude + torch.einsum("brk,bk->br", mu, (coef[:, rows:].abs() * size[:, 0][:, None, :]).sum(dim=2)
+                                         + offset[:, rows:].abs())
+    slack = gamma(coef.shape[2] + k + 3, torch.finfo(coef.dtype).eps) * magnitude * (1.0 + 1e-6)
+    return value - slack
+
+
+def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int, iterations: int = 30,
+                     lr: float = 0.5, start: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Best Lagrangian lower bound of each of the first ``rows`` rows over each box, and its multipliers.
+
+    coef [B, Q, n] and offset [B, Q]: linear lower bounds of the Q outputs, the last Q - rows of which are
+    constraint rows ``<= 0``. start: [B, rows, Q - rows] initial multipliers (clamped to >= 0)."""
+    batch, q, _ = coef.shape
+    k = q - rows
+    coef = torch.nan_to_num(coef.detach(), nan=0.0, posinf=0.0, neginf=0.0)
+    finite_offset = torch.isfinite(offset)
+    # a constraint row without a finite linear bound cannot take part: its multiplier stays 0
+    usable = finite_offset[:, rows:] & torch.isfinite(coef[:, rows:]).all(dim=2)
+    offset = torch.where(finite_offset, offset, torch.full_like(offset, -1e300)).detach()
+    mu0 = torch.zeros(batch, rows, k, dtype=coef.dtype, device=coef.device) if start is None else start.clamp(min=0)
+    mask = usable[:, None, :].to(coef.dtype)
+    best_mu = mu0 * mask
+    with torch.no_grad():
+        best = combined_lower(best_mu, coef, offset, lower, upper, rows)
+    if k == 0 or iterations <= 0:
+        return best, best_mu
+    mu = best_mu.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([mu], lr=lr)
+    for _ in range(iterations):
+        optimizer.zero_grad()
+        bound = combined_lower(mu * mask, coef, offset, lower, upper, rows)
+        (-torch.nan_to_num(bound, nan=0.0, neginf=-1e300).sum()).backward()
+        optimizer.step()
+        with torch.no_grad():
+            mu.clamp_(min=0)
+            bound = combined_lower(mu * mask, coef, offset, lower, upper, rows)
+            better = bound > best
+            best = torch.where(better, bound, best)
+            best_mu = torch.where(better[:, :, None], mu * mask, best_mu)
+    best = torch.where(torch.isnan(best), torch.full_like(best, -math.inf), best)
+    return best.detach(), best_mu.detach()
