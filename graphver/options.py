@@ -75,6 +75,7 @@ class BabOptions:
     feasibility_tol: with constraints, a point is feasible (a candidate incumbent or counterexample) when
         every constraint row is <= this (equalities: |h| <= this); certified bounds are for the exact set.
     fbbt_rounds: forward-backward bound-tightening rounds on every domain of a constrained model (0: off).
+    obbt_rounds: optimisation-based bound-tightening rounds on the root box of a constrained model (0: off).
     lagrangian_iterations: Adam steps optimising the multipliers of the Lagrangian bound of each domain of
         a constrained model (0: off; the objective's own bound is kept when it is better).
     rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
@@ -105,6 +106,7 @@ class BabOptions:
     feasibility_tol: float = 1e-6
     fbbt_rounds: int = 2
     lagrangian_iterations: int = 30
+    obbt_rounds: int = 3
     rel_tol: float = 1e-4
     abs_tol: float = 1e-6
     progress: bool | None = None
@@ -132,7 +134,7 @@ class BabOptions:
             raise OptionError(f"ipopt must be 'auto', 'on' or 'off', got {self.ipopt!r}")
         if self.ipopt_starts < 0 or self.ipopt_every < 0 or self.ipopt_max_iter < 1 or not self.ipopt_time > 0:
             raise OptionError("ipopt_starts and ipopt_every must be >= 0, ipopt_max_iter >= 1, ipopt_time > 0")
-        if self.feasibility_tol < 0 or self.fbbt_rounds < 0 or self.lagrangian_iterations < 0:
-            raise OptionError("feasibility_tol, fbbt_rounds and lagrangian_iterations must be >= 0")
+        if min(self.feasibility_tol, self.fbbt_rounds, self.lagrangian_iterations, self.obbt_rounds) < 0:
+            raise OptionError("feasibility_tol, fbbt_rounds, lagrangian_iterations and obbt_rounds must be >= 0")
         if self.rel_tol < 0 or self.abs_tol < 0:
             raise OptionError("rel_tol and abs_tol must be >= 0")

@@ -22,6 +22,9 @@ from models.optimization import OptProblem
 
 CONSTRAINED: dict[str, Callable[[], OptProblem]] = {}
 
+HS71_VALUE = 17.014017289156302  # KKT point solved at 40 digits (mpmath), x1 = 1 at its bound
+MISHRA_VALUE = -106.76453674926468  # stationary point solved at 40 digits (mpmath); the disk is inactive there
+
 
 def register(builder: Callable[[], OptProblem]) -> Callable[[], OptProblem]:
     CONSTRAINED[builder.__name__] = builder
@@ -123,6 +126,69 @@ def rosen_suzuki() -> OptProblem:
 
 
 @register
+def floudas_concave_knapsack() -> OptProblem:
+    # Floudas et al. (1999), test problem 2.1 (GLOBALLib ex2_1_1): concave quadratic over a knapsack
+    # constraint; published optimum -17 at (1, 1, 0, 1, 0).
+    m = gv.Model("floudas_concave_knapsack")
+    xs = m.vars("x", 5, 0, 1)
+    c = (42, 44, 45, 47, 47.5)
+    m.constrain(20 * xs[0] + 12 * xs[1] + 11 * xs[2] + 7 * xs[3] + 4 * xs[4] <= 40)
+    f = sum(ci * x for ci, x in zip(c, xs)) - 50 * sum(x**2 for x in xs)
+    return OptProblem("floudas_concave_knapsack", m, f, "min", -17.0,
+                      {"x_0": 1.0, "x_1": 1.0, "x_2": 0.0, "x_3": 1.0, "x_4": 0.0},
+                      "concave quadratic, one linear inequality", "Floudas et al. (1999), problem 2.1")
+
+
+@register
+def hs71() -> OptProblem:
+    # Hock & Schittkowski problem 71: min x1 x4 (x1 + x2 + x3) + x3 subject to x1 x2 x3 x4 >= 25 and
+    # x1^2 + x2^2 + x3^2 + x4^2 = 40 on [1, 5]^4. Published optimum 17.0140173 at (1, 4.743, 3.821, 1.379);
+    # the value below is the KKT point's, solved to 1e-13 (it rounds to the published digits).
+    m = gv.Model("hs71")
+    x1, x2, x3, x4 = m.vars("x", 4, 1, 5)
+    m.constrain([x1 * x2 * x3 * x4 >= 25, gv.Eq(x1**2 + x2**2 + x3**2 + x4**2, 40)])
+    return OptProblem("hs71", m, x1 * x4 * (x1 + x2 + x3) + x3, "min", HS71_VALUE,
+                      {"x_0": 1.0, "x_1": 4.742999637, "x_2": 3.821149984, "x_3": 1.379408291},
+                      "HS71: cubic objective, a quartic inequality and a sphere equality",
+                      "Hock & Schittkowski (1981), problem 71")
+
+
+@register
+def mishra_bird() -> OptProblem:
+    # Mishra's bird function restricted to the disk (x + 5)^2 + (y + 5)^2 <= 25; published minimum
+    # -106.7645367 at (-3.1302468, -1.5821422) (Mishra 2006; the list of test functions for constrained
+    # optimisation). The value below is the KKT point's, solved to 1e-13 (it rounds to the published digits).
+    m = gv.Model("mishra_bird")
+    x, y = m.var("x", -10, 0), m.var("y", -6.5, 0)
+    m.constrain((x + 5) ** 2 + (y + 5) ** 2 <= 25)
+    f = gv.sin(y) * gv.exp((1 - gv.cos(x)) ** 2) + gv.cos(x) * gv.exp((1 - gv.sin(y)) ** 2) + (x - y) ** 2
+    return OptProblem("mishra_bird", m, f, "min", MISHRA_VALUE, {"x": -3.1302468, "y": -1.5821422},
+                      "Mishra's bird on a disk (trigonometric and exponential)", "Mishra (2006)")
+
+
+@register
+def rosenbrock_cubic_line() -> OptProblem:
+    # Rosenbrock's function with a cubic and a line: (x-1)^3 - y + 1 <= 0, x + y - 2 <= 0 on
+    # [-1.5, 1.5] x [-0.5, 2.5]; minimum 0 at (1, 1), where both constraints are active.
+    m = gv.Model("rosenbrock_cubic_line")
+    x, y = m.var("x", -1.5, 1.5), m.var("y", -0.5, 2.5)
+    m.constrain([(x - 1) ** 3 - y + 1 <= 0, x + y - 2 <= 0])
+    return OptProblem("rosenbrock_cubic_line", m, (1 - x) ** 2 + 100 * (y - x**2) ** 2, "min", 0.0,
+                      {"x": 1.0, "y": 1.0}, "Rosenbrock subject to a cubic and a line",
+                      "test functions for constrained optimisation (Simionescu's list)")
+
+
+@register
+def rosenbrock_disk() -> OptProblem:
+    # Rosenbrock's function on the disk x^2 + y^2 <= 2: minimum 0 at (1, 1), on the disk's edge.
+    m = gv.Model("rosenbrock_disk")
+    x, y = m.var("x", -1.5, 1.5), m.var("y", -1.5, 1.5)
+    m.constrain(x**2 + y**2 <= 2)
+    return OptProblem("rosenbrock_disk", m, (1 - x) ** 2 + 100 * (y - x**2) ** 2, "min", 0.0, {"x": 1.0, "y": 1.0},
+                      "Rosenbrock on a disk", "test functions for constrained optimisation")
+
+
+@register
 def disk_and_line_infeasible() -> OptProblem:
     # The unit disk and the half-plane x + y >= 2 are disjoint (the line is sqrt 2 from the origin).
     m = gv.Model("disk_and_line_infeasible")
@@ -142,5 +208,5 @@ def sphere_in_small_box_infeasible() -> OptProblem:
                       "analytic")
 
 
-FAST = ["circle_linear", "hyperbola_distance", "bilinear_budget", "trig_equality", "disk_and_line_infeasible",
-        "sphere_in_small_box_infeasible"]
+SLOW = ["haverly_pooling"]  # each of the others takes a few seconds
+FAST = [name for name in CONSTRAINED if name not in SLOW]

@@ -31,6 +31,7 @@ from torch import Tensor
 from graphver.bab.bounding import BatchBounds, bound_batch
 from graphver.bab.branching import NODE_HEURISTICS, BranchContext, Candidates, InputWidthScore
 from graphver.bab.domains import Domains, DomainStore
+from graphver.bab.obbt import obbt
 from graphver.bab.progress import Progress
 from graphver.bounds.fbbt import fbbt
 from graphver.bounds.ibp import NodeSplits
@@ -367,6 +368,25 @@ class Engine:
             self.local_search(starts, lower.expand_as(starts), upper.expand_as(starts), self.deadline)
         self.stats.time_search += time.perf_counter() - start
 
+    def tighten_root(self, lower: Tensor, upper: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """OBBT on the root box (``bound``: with the incumbent as objective cut-off). Returns the tightened
+        box, or (None, None) when nothing of the box can be feasible (and better than the incumbent)."""
+        start = time.perf_counter()
+        cutoff = self.best_value if self.mode == "bound" and math.isfinite(self.best_value) else None
+        rows = list(range(self.n_rows, self.tape.n_outputs))
+        new_lower, new_upper, kept, empty = obbt(self.tape, lower, upper, rows, 0 if cutoff is not None else None,
+                                                 cutoff, self.options.bound_options, self.options.obbt_rounds,
+                                                 self.options.lagrangian_iterations)
+        self.stats.obbt_kept = kept
+        if cutoff is not None:
+            # the removed points have f > cutoff: the cut-off stays a candidate lower bound (see bab/obbt.py)
+            self.pruned_min = min(self.pruned_min, cutoff)
+        self.stats.time_bound += time.perf_counter() - start
+        if empty:
+            self.stats.constraint_infeasible += 1
+            return None, None
+        return new_lower, new_upper
+
     def pgd(self, starts: Tensor, lower: Tensor, upper: Tensor, keep: int) -> Tensor:
         if self.options.pgd_steps <= 0 or starts.numel() == 0:
             return starts[:0]
@@ -489,9 +509,14 @@ class Engine:
         in_flight = None  # domains popped but not yet filed: returned to the store if the round is cut short
         try:
             self.search_root(lower, upper)
-            root = self.bound(lower, upper, split_lo, split_hi, torch.zeros(1, dtype=torch.long, device=self.device),
+            if self.constraint_rows and opts.obbt_rounds:
+                lower, upper = self.tighten_root(lower, upper)
+            root = self.bound(*(self.model.boxes_tensor(None, None, self.dtype, self.device) if lower is None
+                                else (lower, upper)), split_lo, split_hi, torch.zeros(1, dtype=torch.long, device=self.device),
                               None, opts.root_method)
             self.stats.proved_by = opts.root_method
+            if lower is None:  # the relaxed feasible set is empty: nothing to bound
+                root = root.select(torch.zeros(0, dtype=torch.long, device=self.device))
             self.file(store, root)
             self.stats.history.append((time.perf_counter() - start, self.proven_lower(store), self.best_value))
             status = self.done(store)

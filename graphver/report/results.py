@@ -49,6 +49,7 @@ class BabStats:
     candidates_unconfirmed: int = 0
     fbbt_infeasible: int = 0  # domains proven empty by bound tightening on the constraints
     fbbt_shrink: float = 0.0  # total width (summed over variables and domains) that tightening removed
+    obbt_kept: list = field(default_factory=list)  # per root OBBT round: sum of widths after / before
     lagrangian_improved: int = 0  # domains whose bound the Lagrangian (multipliers on constraints) raised
     time_lagrangian: float = 0.0  # part of time_bound
     constraint_infeasible: int = 0  # domains pruned as infeasible (tightening or a constraint's certified bound)
