@@ -46,6 +46,7 @@ from graphver.tape.evaluate import evaluate
 
 
 NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
+OBBT_ITERATIONS = 40  # Adam steps of the multipliers of each OBBT bound (2n of them, batched)
 PENALTY = 100.0  # weight of constraint violations in the value that projected gradient minimises
 
 
@@ -376,7 +377,7 @@ class Engine:
         rows = list(range(self.n_rows, self.tape.n_outputs))
         new_lower, new_upper, kept, empty = obbt(self.tape, lower, upper, rows, 0 if cutoff is not None else None,
                                                  cutoff, self.options.bound_options, self.options.obbt_rounds,
-                                                 self.options.lagrangian_iterations)
+                                                 OBBT_ITERATIONS)
         self.stats.obbt_kept = kept
         if cutoff is not None:
             # the removed points have f > cutoff: the cut-off stays a candidate lower bound (see bab/obbt.py)
