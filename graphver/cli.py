@@ -52,6 +52,9 @@ module-level names:
                label -> expression                                 default: objective)
   options      a dict of BabOptions keywords, e.g.               (verify, bound; optional)
                {"branching": "input"}; command-line flags win
+
+Constraints are part of the model: model.constrain(gv.Eq(h, 0)), model.constrain(g <= 0)
+(verify and bound then work on the feasible set; see models/examples/hyperbola.py).
 """
 
 
@@ -272,7 +275,7 @@ def verify_rows(result) -> list[tuple[str, str]]:
     if result.counterexample is not None:
         rows.append(("counterexample", point_text(result.counterexample)))
         rows.append(("margins there", ", ".join(fmt(v) for v in result.counterexample_margins or [])))
-    return rows + stats_rows(result.stats)
+    return rows + constraint_rows(result) + stats_rows(result.stats)
 
 
 def worst_seen(result) -> float | None:
@@ -296,7 +299,18 @@ def bound_rows(result) -> list[tuple[str, str]]:
         ("gap", f"{fmt(result.gap, 3)}{relative}"),
         ("witness", point_text(result.witness)),
     ]
-    return rows + stats_rows(result.stats)
+    return rows + constraint_rows(result) + stats_rows(result.stats)
+
+
+def constraint_rows(result) -> list[tuple[str, str]]:
+    """The constraints and how far the reported point is from satisfying them (nothing without constraints)."""
+    if not result.constraints:
+        return []
+    rows = [("constraints", shorten(f"{len(result.constraints)}: " + "; ".join(result.constraints)))]
+    if result.max_violation is not None:
+        rows.append(("max violation", f"{fmt(result.max_violation, 3)}  (of the reported point; certified bounds "
+                                      "are for the exact constraints)"))
+    return rows
 
 
 def write_outputs(out, result, json_path: Path | None, plot_path: Path | None, title: str, mode: str) -> None:

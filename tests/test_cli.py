@@ -259,7 +259,7 @@ def test_help_describes_the_file_convention():
     result = run("verify", "--help")
     assert result.exit_code == 0
     for text in ("FILE is a Python script", "model", "a graphver.Model", "prop", "objective", "--timeout",
-                 "--json", "--plot", "Exit codes: 0 verified, 1 falsified"):
+                 "--json", "--plot", "Exit codes: 0 verified (or constraints infeasible), 1 falsified"):
         assert text in result.output, text
     assert "--rel-tol" in run("bound", "--help").output and "--method" in run("interval", "--help").output
     top = run("--help").output

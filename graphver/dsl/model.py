@@ -220,7 +220,8 @@ class Model:
 
         method: "ibp", "crown" (intermediate bounds = IBP intersected with CROWN) or "alpha" (CROWN with
         relaxation parameters optimised by Adam). lower, upper: optional boxes [B, n_vars]; then the
-        Interval fields are tensors of shape [B]. Options: see ``BoundOptions``.
+        Interval fields are tensors of shape [B]. Options: see ``BoundOptions``. The bounds hold over the
+        whole box: the model's constraints are not used here (``bound`` and ``verify`` use them).
         """
         single = not isinstance(exprs, (list, tuple))
         opts = make_options(BoundOptions, options)
