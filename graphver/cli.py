@@ -580,5 +580,25 @@ def interval_table(title: str, rows: list[tuple]):
     return table
 
 
+PLUGIN_GROUP = "graphver.commands"  # entry points adding subcommands (acopf registers `graphver acopf`)
+
+
+def add_plugin_commands(group: click.Group) -> None:
+    """Subcommands that installed packages register under the ``graphver.commands`` entry-point group.
+    graphver imports nothing of them until the command line is built; a plugin that fails to load is
+    reported on stderr and left out, so that it cannot break the core commands."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        if entry.name in group.commands:
+            continue
+        try:
+            group.add_command(entry.load(), entry.name)
+        except Exception as error:  # noqa: BLE001 - any failure of a plugin's import
+            click.echo(f"graphver: the {entry.name!r} command could not be loaded: {error}", err=True)
+
+
+add_plugin_commands(main)
+
 if __name__ == "__main__":
     main()

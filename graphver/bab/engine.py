@@ -116,7 +116,8 @@ class Engine:
             self.stats.messages.append(self.stats.ipopt)
             return None
         self.stats.ipopt = "used"
-        return ValueSearch(self.exact_tape, self.combine, opts.ipopt_max_iter, opts.ipopt_time, n_rows=self.n_rows)
+        return ValueSearch(self.exact_tape, self.combine, opts.ipopt_max_iter, opts.ipopt_time, n_rows=self.n_rows,
+                           constraints=self.model.constraint_limits(first_row=self.n_rows))
 
     # --- values at points -------------------------------------------------------------------------
     def aggregate(self, rows: Tensor) -> Tensor:

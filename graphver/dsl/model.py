@@ -104,6 +104,18 @@ class Model:
         """Every constraint as rows ``c_k(x) <= 0`` (an equality gives two)."""
         return [row for constraint in self.constraints for row in constraint.rows]
 
+    def constraint_limits(self, first_row: int = 0) -> tuple[list[int], list[float], list[float]]:
+        """For a local solver: one row per constraint (an equality's first row, with limits [0, 0]; an
+        inequality's row with (-inf, 0]), as indices into ``constraint_rows`` offset by ``first_row``."""
+        rows, lower, upper = [], [], []
+        index = first_row
+        for constraint in self.constraints:
+            rows.append(index)
+            lower.append(0.0 if constraint.kind == "eq" else -math.inf)
+            upper.append(0.0)
+            index += len(constraint.rows)
+        return rows, lower, upper
+
     def max_violation(self, point) -> float:
         """Largest constraint violation at ``point`` (dict or sequence), in float64: max(c_k(x), 0)."""
         rows = self.constraint_rows

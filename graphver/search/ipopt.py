@@ -31,6 +31,7 @@ from graphver.tape.tape import Tape
 
 EXACT_HESSIAN_LIMIT = 200  # variables up to which the exact (dense) Hessian is used by default
 IPOPT_INF = 1e20  # IPOPT reads bounds beyond 1e19 as infinite
+CONSTRAINT_TOL = 1e-9  # absolute constraint violation IPOPT must reach to report convergence
 BAD_VALUE = 1e20  # what IPOPT sees where the tape is NaN or infinite: a point to back off from
 
 
@@ -254,6 +255,7 @@ class TapeNLP:
             problem.add_option("max_iter", int(max_iter))
             problem.add_option("max_wall_time", float(max(max_wall_time, 1e-3)))
             problem.add_option("tol", float(tol))
+            problem.add_option("constr_viol_tol", CONSTRAINT_TOL)  # IPOPT's default (1e-4) is too loose
             problem.add_option("print_level", 5 if verbose else 0)
             problem.add_option("sb", "yes")
             if not self.exact_hessian:
@@ -277,10 +279,11 @@ class ValueSearch:
     are cut at ``time_limit`` seconds each and at the caller's deadline."""
 
     def __init__(self, tape: Tape, combine: str, max_iter: int, time_limit: float, hessian: str = "auto",
-                 n_rows: int | None = None):
+                 n_rows: int | None = None, constraints: tuple = ((), (), ())):
         self.tape = tape.to("cpu", torch.float64)
-        self.n_rows = tape.n_outputs if n_rows is None else n_rows  # the outputs after them are constraints <= 0
-        self.constraints = list(range(self.n_rows, tape.n_outputs))
+        self.n_rows = tape.n_outputs if n_rows is None else n_rows  # the outputs after them belong to constraints
+        # (rows, lower limits, upper limits) of the constraints for IPOPT: an equality once, with [0, 0]
+        self.constraints = [list(c) for c in constraints]
         self.combine = combine
         self.max_iter = max_iter
         self.time_limit = time_limit
@@ -290,8 +293,8 @@ class ValueSearch:
 
     def nlp(self, row: int | None) -> TapeNLP:
         if row not in self.nlps:
-            k = len(self.constraints)
-            limits = dict(rows=self.constraints, row_lower=np.full(k, -IPOPT_INF), row_upper=np.zeros(k),
+            rows, lower, upper = self.constraints
+            limits = dict(rows=rows, row_lower=np.clip(lower, -IPOPT_INF, IPOPT_INF), row_upper=np.asarray(upper, float),
                           exact_hessian=self.exact)
             if row is None:
                 self.nlps[row] = TapeNLP(self.tape, None, epigraph_rows=range(self.n_rows), **limits)
@@ -377,7 +380,8 @@ def local_solve(model, expr, sense: str = "min", start=None, starts: int = 1, ma
     low = np.asarray(model.lower, dtype=np.float64)
     high = np.asarray(model.upper, dtype=np.float64)
     k = len(constraints)
-    nlp = TapeNLP(tape, 0, sign, rows=range(1, k + 1), row_lower=np.full(k, -IPOPT_INF), row_upper=np.zeros(k),
+    rows, row_lower, row_upper = model.constraint_limits(first_row=1)
+    nlp = TapeNLP(tape, 0, sign, rows=rows, row_lower=np.clip(row_lower, -IPOPT_INF, IPOPT_INF), row_upper=row_upper,
                   exact_hessian=use_exact_hessian(hessian, len(low)))
     best, best_value, total = None, (True, math.inf), 0.0
     deadline = time.perf_counter() + max_wall_time

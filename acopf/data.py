@@ -1,0 +1,303 @@
+"""The data layer: check a parsed case, correct it, and convert it to a per-unit Network.
+
+As in PowerModels.jl: ``check_case`` raises CaseError for data no correction can repair,
+``correct_case`` replaces MATPOWER's conventions and unsupported values and logs every change
+(component, old value, new value), ``to_network`` converts to per-unit numpy arrays indexed by
+bus position instead of bus id. ``load`` runs the whole chain on a file.
+"""
+
+import difflib
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from acopf.errors import CaseError
+from acopf.io.matpower import COLUMNS, component, format_id, read_matpower, row_problem
+
+log = logging.getLogger(__name__)
+
+BUS = {name: index for index, name in enumerate(COLUMNS["bus"])}
+GEN = {name: index for index, name in enumerate(COLUMNS["gen"])}
+BRANCH = {name: index for index, name in enumerate(COLUMNS["branch"])}
+GENCOST = {name: index for index, name in enumerate(COLUMNS["gencost"])}
+
+REF_BUS_TYPE, ISOLATED_BUS_TYPE = 3, 4
+BUS_TYPES = (1, 2, REF_BUS_TYPE)  # PQ, PV, reference
+ANGLE_PAD = 60.0  # degrees: PowerModels' default_pad for angle limits outside (-90, 90) degrees
+CASES_DIR = Path(__file__).parent / "cases"
+_LABELS = {"rateA": "rate_a", "ratio": "tap"}  # MATPOWER's column names as messages show them
+
+
+@dataclass
+class Network:
+    """A power network in per-unit on ``base_mva``, angles in radians; in-service gens and branches only.
+
+    Buses, generators and branches are numbered by position (0-based); ``bus_ids`` maps a bus
+    position to its id in the file. ``cost[g]`` holds the coefficients, highest degree first, of
+    generator g's cost in $/h as a polynomial in its active power in per-unit.
+    """
+
+    name: str
+    base_mva: float
+    bus_ids: np.ndarray  # int
+    bus_type: np.ndarray  # int: 1 PQ, 2 PV, 3 reference
+    pd: np.ndarray
+    qd: np.ndarray
+    gs: np.ndarray  # shunt conductance: MW consumed at V = 1, in pu
+    bs: np.ndarray  # shunt susceptance: MVAr injected at V = 1, in pu
+    vmin: np.ndarray
+    vmax: np.ndarray
+    ref: int  # position of the reference bus
+    gen_bus: np.ndarray  # int: bus position of each generator
+    pmin: np.ndarray
+    pmax: np.ndarray
+    qmin: np.ndarray
+    qmax: np.ndarray
+    cost: list  # of np.ndarray
+    f_bus: np.ndarray  # int: bus position of each branch's from end
+    t_bus: np.ndarray  # int: bus position of each branch's to end
+    r: np.ndarray
+    x: np.ndarray
+    b: np.ndarray  # total line charging susceptance
+    rate_a: np.ndarray  # apparent power limit; inf when unlimited
+    tap: np.ndarray  # off-nominal turns ratio, 1 for a line
+    shift: np.ndarray  # phase shift, radians
+    angmin: np.ndarray  # limits of va[f_bus] - va[t_bus], radians
+    angmax: np.ndarray
+
+    @property
+    def n_bus(self) -> int:
+        return len(self.bus_ids)
+
+    @property
+    def n_gen(self) -> int:
+        return len(self.gen_bus)
+
+    @property
+    def n_branch(self) -> int:
+        return len(self.f_bus)
+
+    def gens_at(self, bus: int) -> list[int]:
+        """Positions of the generators at bus position ``bus``."""
+        return np.flatnonzero(self.gen_bus == bus).tolist()
+
+    def branches_from(self, bus: int) -> list[int]:
+        """Positions of the branches whose from end is bus position ``bus``."""
+        return np.flatnonzero(self.f_bus == bus).tolist()
+
+    def branches_to(self, bus: int) -> list[int]:
+        """Positions of the branches whose to end is bus position ``bus``."""
+        return np.flatnonzero(self.t_bus == bus).tolist()
+
+
+def load(path) -> Network:
+    """Read, check, correct and convert a MATPOWER case file."""
+    case = read_matpower(path)
+    check_case(case, str(path))
+    return to_network(correct_case(case), str(path))
+
+
+def bundled_case(name: str) -> Path:
+    """Path of a case in acopf/cases: "case5_pjm", "pglib_opf_case5_pjm" or the file name."""
+    stem = Path(name).stem
+    paths = {path.stem: path for path in sorted(CASES_DIR.glob("*.m"))}
+    for candidate in (stem, f"pglib_opf_{stem}"):
+        if candidate in paths:
+            return paths[candidate]
+    close = difflib.get_close_matches(f"pglib_opf_{stem}", paths, n=1)
+    hint = f"; did you mean {close[0].removeprefix('pglib_opf_')}?" if close else ""
+    raise CaseError(f"no bundled case {name!r}{hint} (bundled: "
+                    f"{', '.join(stem.removeprefix('pglib_opf_') for stem in paths)})")
+
+
+# ---- check: raise for data no correction can repair ----
+
+def check_case(case: dict, source: str = "<case>") -> None:
+    """Raise CaseError naming the component for invalid data; return None for a valid case."""
+    _check_tables(case, source)
+    bus_ids = _check_buses(case["bus"], source)
+    _check_gens(case["gen"], bus_ids, source)
+    _check_branches(case["branch"], bus_ids, source)
+    if len(case["gencost"]) != len(case["gen"]):
+        raise CaseError(f"{source}: gencost has {len(case['gencost'])} rows but gen has {len(case['gen'])}; "
+                        "each generator needs one cost row (reactive power costs are not supported)")
+
+
+def _check_tables(case: dict, source: str) -> None:
+    """Every table present, every row wide enough, no NaN in the columns acopf reads."""
+    for key in ("baseMVA", *COLUMNS):
+        if key not in case:
+            raise CaseError(f"{source}: missing table mpc.{key}")
+    if not (math.isfinite(case["baseMVA"]) and case["baseMVA"] > 0):
+        raise CaseError(f"{source}: baseMVA must be a positive number, not {case['baseMVA']!r}")
+    for table, columns in COLUMNS.items():
+        for index, row in enumerate(case[table]):
+            problem = row_problem(table, row) or _nan_problem(columns, row)
+            if problem:
+                raise CaseError(f"{source}: {component(table, index, row)}: {problem}")
+
+
+def _nan_problem(columns: tuple, row: list) -> str | None:
+    """The first column acopf reads that holds NaN, or None."""
+    nan = next((name for name, value in zip(columns, row) if math.isnan(value)), None)
+    return f"{nan} is NaN" if nan else None
+
+
+def _check_buses(rows: list, source: str) -> set[float]:
+    """Unique whole-number ids, a supported type, Vmin <= Vmax, one reference bus at least."""
+    first_row = {}
+    for index, row in enumerate(rows):
+        name = f"{source}: {component('bus', index, row)}"
+        bus_id, bus_type = row[BUS["bus_i"]], row[BUS["type"]]
+        if not float(bus_id).is_integer():
+            raise CaseError(f"{name}: the bus id must be a whole number")
+        if bus_id in first_row:
+            raise CaseError(f"{name}: duplicate bus id (rows {first_row[bus_id] + 1} and {index + 1})")
+        first_row[bus_id] = index
+        if bus_type == ISOLATED_BUS_TYPE:
+            raise CaseError(f"{name}: isolated buses (type 4) are not supported; remove the bus")
+        if bus_type not in BUS_TYPES:
+            raise CaseError(f"{name}: unknown bus type {format_id(bus_type)} (1 PQ, 2 PV, 3 reference)")
+        if row[BUS["Vmin"]] > row[BUS["Vmax"]]:
+            raise CaseError(f"{name}: Vmin {row[BUS['Vmin']]} > Vmax {row[BUS['Vmax']]}")
+    if not any(row[BUS["type"]] == REF_BUS_TYPE for row in rows):
+        raise CaseError(f"{source}: no reference bus (type 3)")
+    return set(first_row)
+
+
+def _check_gens(rows: list, bus_ids: set[float], source: str) -> None:
+    """A known bus, Pmin <= Pmax and Qmin <= Qmax."""
+    for index, row in enumerate(rows):
+        name = f"{source}: {component('gen', index, row)}"
+        _check_bus_known(name, row[GEN["bus"]], bus_ids)
+        for low, high in (("Pmin", "Pmax"), ("Qmin", "Qmax")):
+            if row[GEN[low]] > row[GEN[high]]:
+                raise CaseError(f"{name}: {low} {row[GEN[low]]} > {high} {row[GEN[high]]}")
+
+
+def _check_branches(rows: list, bus_ids: set[float], source: str) -> None:
+    """Known buses, rate_a >= 0, a non-zero impedance, angmin <= angmax."""
+    for index, row in enumerate(rows):
+        name = f"{source}: {component('branch', index, row)}"
+        _check_bus_known(name, row[BRANCH["fbus"]], bus_ids)
+        _check_bus_known(name, row[BRANCH["tbus"]], bus_ids)
+        if row[BRANCH["rateA"]] < 0:
+            raise CaseError(f"{name}: negative rate_a {row[BRANCH['rateA']]}")
+        if row[BRANCH["r"]] == 0 and row[BRANCH["x"]] == 0:
+            raise CaseError(f"{name}: zero impedance (r = x = 0)")
+        if row[BRANCH["angmin"]] > row[BRANCH["angmax"]]:
+            raise CaseError(f"{name}: angmin {row[BRANCH['angmin']]} > angmax {row[BRANCH['angmax']]}")
+
+
+def _check_bus_known(name: str, bus_id: float, bus_ids: set[float]) -> None:
+    if bus_id not in bus_ids:
+        raise CaseError(f"{name}: bus {format_id(bus_id)} does not exist")
+
+
+# ---- correct: replace conventions and unsupported values, logging each change ----
+
+def correct_case(case: dict) -> dict:
+    """A corrected copy of a checked case; each change is logged with the component, old and new value.
+
+    rate_a 0 (unlimited) becomes inf, tap 0 (a line) becomes 1; angle limits at or beyond
+    +-90 degrees, or both 0 (unlimited), become +-60 degrees, as PowerModels'
+    correct_voltage_angle_differences! does (and so PGLib's reference solutions).
+    """
+    corrected = {**case, **{table: [list(row) for row in case[table]] for table in COLUMNS}}
+    for index, row in enumerate(corrected["branch"]):
+        name = component("branch", index, row)
+        if row[BRANCH["rateA"]] == 0:
+            _set(row, "rateA", math.inf, name, "0 means unlimited", logging.INFO)
+        if row[BRANCH["ratio"]] == 0:
+            _set(row, "ratio", 1.0, name, "0 means a line, not a transformer", logging.INFO)
+        _correct_angle_limits(row, name)
+    return corrected
+
+
+def _set(row: list, column: str, new: float, name: str, why: str, level: int) -> None:
+    """Set a branch row's column to ``new`` and log the component, the old and the new value."""
+    log.log(level, "%s: %s %s -> %s (%s)", name, _LABELS.get(column, column), row[BRANCH[column]], new, why)
+    row[BRANCH[column]] = new
+
+
+def _correct_angle_limits(row: list, name: str) -> None:
+    """PowerModels' rule: angmin <= -90 -> -60, angmax >= 90 -> 60, both 0 -> +-60 (degrees)."""
+    angmin, angmax = row[BRANCH["angmin"]], row[BRANCH["angmax"]]
+    both_zero = angmin == 0 and angmax == 0
+    why = "degrees; both 0 mean unlimited" if both_zero else "degrees; limits beyond 90 are not supported"
+    if both_zero or angmin <= -90:
+        _set(row, "angmin", -ANGLE_PAD, name, why, logging.WARNING)
+    if both_zero or angmax >= 90:
+        _set(row, "angmax", ANGLE_PAD, name, why, logging.WARNING)
+
+
+# ---- convert: per-unit arrays, bus positions instead of ids ----
+
+def to_network(case: dict, source: str = "<case>") -> Network:
+    """The per-unit Network of a checked and corrected case, keeping in-service gens and branches."""
+    base = float(case["baseMVA"])
+    bus = _matrix(case["bus"], "bus")
+    bus_ids = bus[:, BUS["bus_i"]].astype(int)
+    position = {bus_id: index for index, bus_id in enumerate(bus_ids.tolist())}
+    gen_rows = _in_service(case["gen"], GEN["status"], "generators", source)
+    branch_rows = _in_service(case["branch"], BRANCH["status"], "branches", source)
+    gen = _matrix([case["gen"][k] for k in gen_rows], "gen")
+    branch = _matrix([case["branch"][k] for k in branch_rows], "branch")
+    if np.any(branch[:, BRANCH["ratio"]] == 0) or np.any(branch[:, BRANCH["rateA"]] == 0):
+        raise CaseError(f"{source}: tap or rate_a 0 (MATPOWER conventions) left: run correct_case first")
+    return Network(
+        name=case.get("name", "case"), base_mva=base,
+        bus_ids=bus_ids, bus_type=bus[:, BUS["type"]].astype(int),
+        pd=bus[:, BUS["Pd"]] / base, qd=bus[:, BUS["Qd"]] / base,
+        gs=bus[:, BUS["Gs"]] / base, bs=bus[:, BUS["Bs"]] / base,
+        vmin=bus[:, BUS["Vmin"]], vmax=bus[:, BUS["Vmax"]],
+        ref=_reference_bus(bus, source),
+        gen_bus=_positions(gen[:, GEN["bus"]], position),
+        pmin=gen[:, GEN["Pmin"]] / base, pmax=gen[:, GEN["Pmax"]] / base,
+        qmin=gen[:, GEN["Qmin"]] / base, qmax=gen[:, GEN["Qmax"]] / base,
+        cost=[_cost_per_unit(case["gencost"][k], base) for k in gen_rows],
+        f_bus=_positions(branch[:, BRANCH["fbus"]], position),
+        t_bus=_positions(branch[:, BRANCH["tbus"]], position),
+        r=branch[:, BRANCH["r"]], x=branch[:, BRANCH["x"]], b=branch[:, BRANCH["b"]],
+        rate_a=branch[:, BRANCH["rateA"]] / base, tap=branch[:, BRANCH["ratio"]],
+        shift=np.radians(branch[:, BRANCH["angle"]]),
+        angmin=np.radians(branch[:, BRANCH["angmin"]]), angmax=np.radians(branch[:, BRANCH["angmax"]]),
+    )
+
+
+def _matrix(rows: list, table: str) -> np.ndarray:
+    """The columns acopf reads of a table's rows, as a float64 array (rows may be wider)."""
+    width = len(COLUMNS[table])
+    return np.array([row[:width] for row in rows], dtype=np.float64).reshape(len(rows), width)
+
+
+def _in_service(rows: list, status_column: int, what: str, source: str) -> list[int]:
+    """Row numbers of the in-service components (status > 0); logs how many were dropped."""
+    kept = [index for index, row in enumerate(rows) if row[status_column] > 0]
+    if len(kept) < len(rows):
+        log.info("%s: dropped %d out-of-service %s", source, len(rows) - len(kept), what)
+    return kept
+
+
+def _positions(bus_ids: np.ndarray, position: dict) -> np.ndarray:
+    return np.array([position[int(bus_id)] for bus_id in bus_ids], dtype=int)
+
+
+def _reference_bus(bus: np.ndarray, source: str) -> int:
+    """Position of the reference bus; the first one when the file has several."""
+    refs = np.flatnonzero(bus[:, BUS["type"]] == REF_BUS_TYPE)
+    if len(refs) > 1:
+        ids = ", ".join(format_id(bus[k, BUS["bus_i"]]) for k in refs)
+        log.warning("%s: %d reference buses (%s); using bus %s", source, len(refs), ids,
+                    format_id(bus[refs[0], BUS["bus_i"]]))
+    return int(refs[0])
+
+
+def _cost_per_unit(row: list, base: float) -> np.ndarray:
+    """Polynomial cost coefficients for power in pu: MATPOWER's c_k (for MW) times base**k."""
+    first, n = len(GENCOST), int(row[GENCOST["n"]])
+    coefficients = np.array(row[first:first + n], dtype=np.float64)  # highest degree first
+    return coefficients * base ** np.arange(n - 1, -1, -1, dtype=np.float64)

@@ -1,0 +1,15 @@
+"""ACOPF formulations in graphver's modeling language: ``build(network, name)``."""
+
+from acopf.formulations.polar import AcopfModel, build_polar
+
+FORMULATIONS = {"polar": build_polar}
+
+
+def build(network, formulation: str = "polar") -> AcopfModel:
+    """The ACOPF of ``network`` as a graphver model in the named formulation."""
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"unknown formulation {formulation!r}; available: {', '.join(FORMULATIONS)}")
+    return FORMULATIONS[formulation](network)
+
+
+__all__ = ["AcopfModel", "FORMULATIONS", "build", "build_polar"]

@@ -1,0 +1,104 @@
+"""ACOPF: IPOPT solutions of the bundled PGLib cases against BASELINE.md, feasibility checked by an
+independent numpy evaluation, the formulation against that evaluation, and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import acopf
+from acopf.evaluate import cost, flows, violations
+from graphver import cli
+
+CASES = Path(__file__).resolve().parent.parent / "acopf" / "cases"
+
+# PGLib-OPF v23.07 BASELINE.md, AC objective ($/h, 5 digits), and the same solved here to more digits
+# (../shared/notes/acopf.md, cyipopt on this project's machines)
+BASELINE = {
+    "pglib_opf_case3_lmbd": 5.8126e03,
+    "pglib_opf_case5_pjm": 1.7552e04,
+    "pglib_opf_case14_ieee": 2.1781e03,
+    "pglib_opf_case30_as": 8.0313e02,
+    "pglib_opf_case30_ieee": 8.2085e03,
+}
+PRECISE = {"pglib_opf_case5_pjm": 17551.8908, "pglib_opf_case14_ieee": 2178.0804, "pglib_opf_case30_ieee": 8208.5154,
+           "pglib_opf_case30_as": 803.1273}
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    return {name: acopf.solve(CASES / f"{name}.m") for name in BASELINE}
+
+
+@pytest.mark.parametrize("name", sorted(BASELINE))
+def test_solve_matches_the_baseline(solutions, name):
+    result = solutions[name]
+    assert result.success, result.status
+    assert result.objective == pytest.approx(BASELINE[name], rel=1e-4)
+    if name in PRECISE:
+        assert result.objective == pytest.approx(PRECISE[name], abs=1e-3)
+    assert result.max_violation <= 1e-6, result.violations
+
+
+def test_formulation_agrees_with_the_independent_evaluation():
+    """The tape's constraint rows and objective at random points equal the numpy evaluation's mismatches."""
+    net = acopf.load(CASES / "pglib_opf_case14_ieee.m")
+    built = acopf.build_model(net)
+    m = built.model
+    rng = np.random.default_rng(0)
+    low, high = np.array(m.lower), np.array(m.upper)
+    points = low + (high - low) * rng.random((5, len(low)))
+    rows = m.constraint_rows
+    values = m.evaluate([built.objective] + rows, torch.tensor(points)).numpy()
+    for point, value in zip(points, values):
+        named = dict(zip(m.names, point))
+        vm, va, pg, qg = (np.array([named[s.name] for s in group]) for group in (built.vm, built.va, built.pg, built.qg))
+        assert value[0] == pytest.approx(cost(net, pg), rel=1e-12)
+        s_fr, s_to = flows(net, vm, va)
+        # the first 2 * n_bus constraints are the balances (each equality gives the rows h and -h)
+        leaving = np.zeros(net.n_bus, dtype=complex)
+        np.add.at(leaving, net.f_bus, s_fr)
+        np.add.at(leaving, net.t_bus, s_to)
+        generated = np.zeros(net.n_bus, dtype=complex)
+        np.add.at(generated, net.gen_bus, pg + 1j * qg)
+        mismatch = generated - (net.pd + 1j * net.qd) - (net.gs - 1j * net.bs) * vm**2 - leaving
+        tape_p = value[1 : 1 + 4 * net.n_bus : 4]
+        tape_q = value[3 : 1 + 4 * net.n_bus : 4]
+        np.testing.assert_allclose(tape_p, mismatch.real, atol=1e-10)
+        np.testing.assert_allclose(tape_q, mismatch.imag, atol=1e-10)
+
+
+def test_violations_are_measured_not_assumed():
+    net = acopf.load(CASES / "pglib_opf_case5_pjm.m")
+    flat = violations(net, np.ones(net.n_bus), np.zeros(net.n_bus), net.pmin, net.qmin)
+    assert flat["active balance"] > 1.0  # no generation against 10 pu of load
+    assert flat["reference angle"] == 0.0 and flat["voltage magnitude"] == 0.0
+
+
+def run(*args):
+    return CliRunner().invoke(cli.main, [str(a) for a in args])
+
+
+def test_cli_solve_end_to_end(tmp_path):
+    json_path = tmp_path / "case5.json"
+    result = run("acopf", "solve", CASES / "pglib_opf_case5_pjm.m", "--json", json_path)
+    assert result.exit_code == 0, result.output
+    assert "SOLVED" in result.output and "generator dispatch" in result.output and "bus voltages" in result.output
+    data = json.loads(json_path.read_text())
+    assert data["objective"] == pytest.approx(17551.8908, abs=1e-3) and data["max_violation"] <= 1e-6
+    assert len(data["generators"]) == 5 and len(data["buses"]) == 5
+    quiet = run("acopf", "solve", CASES / "pglib_opf_case3_lmbd.m", "--quiet")
+    assert quiet.exit_code == 0 and quiet.output.startswith("solved: objective")
+
+
+def test_cli_broken_case_is_an_input_error(tmp_path):
+    path = tmp_path / "broken.m"
+    path.write_text("function mpc = broken\nmpc.version = '2';\nmpc.baseMVA = 100;\nmpc.bus = [\n1 3 0 0 0 0 1 1 0 1 1 1.1 0.9;\n")
+    result = run("acopf", "solve", path)
+    assert result.exit_code == 2 and "broken.m" in result.output
