@@ -102,3 +102,23 @@ def test_cli_broken_case_is_an_input_error(tmp_path):
     path.write_text("function mpc = broken\nmpc.version = '2';\nmpc.baseMVA = 100;\nmpc.bus = [\n1 3 0 0 0 0 1 1 0 1 1 1.1 0.9;\n")
     result = run("acopf", "solve", path)
     assert result.exit_code == 2 and "broken.m" in result.output
+
+
+def test_bound_is_below_every_ipopt_objective(solutions):
+    """Soundness: the certified lower bound never exceeds IPOPT's feasible objective (short runs)."""
+    for name in ("pglib_opf_case3_lmbd", "pglib_opf_case5_pjm"):
+        report = acopf.bound(CASES / f"{name}.m", timeout=15, progress=False)
+        assert report.lower <= solutions[name].objective + 1e-6
+        assert report.upper == pytest.approx(solutions[name].objective, rel=1e-6)
+        assert report.max_violation <= 1e-6 and report.lower > -math.inf
+
+
+def test_cli_bound_end_to_end(tmp_path):
+    json_path, png_path = tmp_path / "b.json", tmp_path / "b.png"
+    result = run("acopf", "bound", CASES / "pglib_opf_case5_pjm.m", "--timeout", 10, "--json", json_path,
+                 "--plot", png_path)
+    assert result.exit_code in (0, 3), result.output
+    assert "lower (certified)" in result.output and "gap" in result.output
+    data = json.loads(json_path.read_text())
+    assert data["lower"] <= 17551.8908 + 1e-6 and data["upper"] == pytest.approx(17551.8908, abs=1e-3)
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

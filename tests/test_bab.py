@@ -225,3 +225,14 @@ def test_undefined_points_are_never_candidates():
     m, x = one(-1, 1)
     result = m.bound(gv.log(x + 1), timeout=5, max_depth=30)  # log(0) = -inf at x = -1: not a witness value
     assert result.upper > -1e300 and (result.witness is None or result.witness["x"] > -1)
+
+
+def test_bound_evaluates_given_start_points_first():
+    m = gv.Model("wells")
+    x = m.var("x", -2, 2)
+    f = (x**2 - 1) ** 2 + 0.3 * x
+    result = m.bound(f, timeout=30, start={"x": -1.0})
+    assert result.status == "solved"
+    assert result.stats.incumbent_from in ("given start", "ipopt", "projected gradient")
+    with pytest.raises(gv.ModelError, match="one per variable"):
+        m.bound(f, start=[1.0, 2.0])

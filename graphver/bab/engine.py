@@ -62,7 +62,8 @@ class Outcome:
 class Engine:
     """One branch-and-bound run over ``rows`` (sympy expressions) on the model's box."""
 
-    def __init__(self, model, rows, combine: str, mode: str, options: BabOptions, strict=None, label: str = ""):
+    def __init__(self, model, rows, combine: str, mode: str, options: BabOptions, strict=None, label: str = "",
+                 starts: Tensor | None = None):
         self.model = model
         self.rows = list(rows)
         self.combine = combine
@@ -97,6 +98,7 @@ class Engine:
         self.node_win_rate = 1.0  # recent share of trial node splits that beat the input split
         self.confirmed_margins: list[str] | None = None  # 30-digit margins of the confirmed counterexample
         self.deadline = math.inf
+        self.starts = starts  # the caller's points [S, n], evaluated first (e.g. a known good solution)
         self.ipopt = self.make_ipopt()
         self.ipopt_interval = options.ipopt_every  # rounds between periodic IPOPT searches (backs off)
         self.ipopt_next = options.ipopt_every
@@ -355,6 +357,9 @@ class Engine:
             points.append(random_points(lower.cpu(), upper.cpu(), opts.samples, self.generator).to(self.device))
             points.append(corners(lower.cpu(), upper.cpu(), min(opts.samples, 64), self.generator).to(self.device))
         candidates = torch.cat(points).to(self.dtype)
+        if self.starts is not None:
+            given = torch.minimum(torch.maximum(self.starts.to(lower), lower), upper)
+            self.consider(given, "given start")
         self.consider(candidates, "sampling")
         found = self.pgd(candidates, lower.expand_as(candidates), upper.expand_as(candidates), keep=opts.pgd_domains)
         self.polish(lower, upper)

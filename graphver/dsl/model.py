@@ -275,12 +275,13 @@ class Model:
                             outcome.stats, options_record(opts), check, self.constraint_texts, violation)
 
     def bound(self, expr, sense: str = "min", rel_tol: float = 1e-4, abs_tol: float = 1e-6, timeout: float = 60.0,
-              **options: Any):
+              start=None, **options: Any):
         """Certified global minimum (or maximum) of ``expr`` over the box by branch-and-bound.
 
         Returns a ``BoundResult``: for "min", ``lower`` is proven and ``upper`` is the value at ``witness``;
         for "max", ``upper`` is proven and ``lower`` is the value at ``witness``. "solved" when
-        ``upper - lower <= max(abs_tol, rel_tol*|value|)``.
+        ``upper - lower <= max(abs_tol, rel_tol*|value|)``. start: optional points (a dict, a sequence, or a
+        list of them) evaluated first as incumbent candidates, e.g. a known local solution.
         """
         from graphver.bab import Engine
         from graphver.errors import OptionError
@@ -292,7 +293,7 @@ class Model:
         opts = make_options(BabOptions, options, timeout=timeout, rel_tol=rel_tol, abs_tol=abs_tol)
         expr = sympy.sympify(expr)
         row = expr if sense == "min" else -expr
-        engine = Engine(self, [row], "all", "bound", opts, label=self.name)
+        engine = Engine(self, [row], "all", "bound", opts, label=self.name, starts=self.start_tensor(start))
         outcome = engine.run()
         if sense == "min":
             lower, upper = outcome.lower, outcome.best_value
@@ -307,6 +308,16 @@ class Model:
         violation = self.max_violation(witness) if witness is not None else None
         return BoundResult(sense, lower, upper, gap, status, witness, str(expr), outcome.stats, options_record(opts),
                            self.constraint_texts, violation)
+
+    def start_tensor(self, start) -> torch.Tensor | None:
+        """Points given as a dict, a sequence, or a list of them, as a float64 tensor [S, n]."""
+        if start is None:
+            return None
+        items = start if isinstance(start, (list, tuple)) and start and isinstance(start[0], (dict, list, tuple)) else [start]
+        rows = [[float(p[n]) for n in self.names] if isinstance(p, dict) else [float(v) for v in p] for p in items]
+        if any(len(r) != len(self.variables) for r in rows):
+            raise ModelError(f"start points need {len(self.variables)} values (one per variable)")
+        return torch.tensor(rows, dtype=torch.float64)
 
     def minimize(self, expr, start=None, **options):
         """Local minimum of ``expr`` over the box by IPOPT (no certificate); returns a ``LocalSolution``.
