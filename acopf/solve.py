@@ -46,11 +46,15 @@ def as_network(case) -> Network:
 
 
 def flat_start(acopf: AcopfModel, net: Network) -> dict[str, float]:
-    """Magnitudes 1 (clipped into their limits), angles 0, generation in the middle of its limits."""
+    """Magnitudes 1 (clipped into their limits), angles 0, generation in the middle of its limits; in
+    rectangular coordinates e = 1 (clipped into its box), f = 0."""
     start = {}
-    for i, (symbol_vm, symbol_va) in enumerate(zip(acopf.vm, acopf.va)):
-        start[symbol_vm.name] = float(np.clip(1.0, net.vmin[i], net.vmax[i]))
-        start[symbol_va.name] = 0.0
+    low = dict(zip(acopf.model.names, acopf.model.lower))
+    high = dict(zip(acopf.model.names, acopf.model.upper))
+    for i, (first, second) in enumerate(zip(acopf.vm, acopf.va)):
+        one = float(np.clip(1.0, net.vmin[i], net.vmax[i]))
+        start[first.name] = float(np.clip(one, low[first.name], high[first.name]))
+        start[second.name] = float(np.clip(0.0, low[second.name], high[second.name]))
     for k, (p, q) in enumerate(zip(acopf.pg, acopf.qg)):
         start[p.name] = float((net.pmin[k] + net.pmax[k]) / 2)
         start[q.name] = float((net.qmin[k] + net.qmax[k]) / 2)
@@ -58,7 +62,11 @@ def flat_start(acopf: AcopfModel, net: Network) -> dict[str, float]:
 
 
 def point_arrays(acopf: AcopfModel, point: dict) -> tuple[np.ndarray, ...]:
-    return tuple(np.array([point[s.name] for s in group]) for group in (acopf.vm, acopf.va, acopf.pg, acopf.qg))
+    """(vm, va, pg, qg) at a point of the model (rectangular coordinates converted to polar)."""
+    first, second, pg, qg = (np.array([point[s.name] for s in group]) for group in (acopf.vm, acopf.va, acopf.pg, acopf.qg))
+    if acopf.formulation == "rectangular":
+        return np.hypot(first, second), np.arctan2(second, first), pg, qg
+    return first, second, pg, qg
 
 
 def solve(case, formulation: str = "polar", max_iter: int = 500, max_wall_time: float = 120.0,

@@ -1,8 +1,9 @@
 """ACOPF formulations in graphver's modeling language: ``build(network, name)``."""
 
 from acopf.formulations.polar import AcopfModel, build_polar
+from acopf.formulations.rectangular import build_rectangular
 
-FORMULATIONS = {"polar": build_polar}
+FORMULATIONS = {"polar": build_polar, "rectangular": build_rectangular}
 
 
 def build(network, formulation: str = "polar") -> AcopfModel:
@@ -12,4 +13,4 @@ def build(network, formulation: str = "polar") -> AcopfModel:
     return FORMULATIONS[formulation](network)
 
 
-__all__ = ["AcopfModel", "FORMULATIONS", "build", "build_polar"]
+__all__ = ["AcopfModel", "FORMULATIONS", "build", "build_polar", "build_rectangular"]

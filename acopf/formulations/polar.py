@@ -34,7 +34,8 @@ import graphver as gv
 @dataclass
 class AcopfModel:
     """A built ACOPF: the graphver ``model`` (variables, box, constraints), the cost ``objective``, and the
-    symbols by role (``vm``, ``va`` per bus index, ``pg``, ``qg`` per generator index)."""
+    symbols by role: the two voltage coordinates per bus index (``vm``, ``va`` in the polar formulation;
+    the real and imaginary parts e, f in the rectangular one), and ``pg``, ``qg`` per generator index."""
 
     model: gv.Model
     objective: sympy.Expr

@@ -35,7 +35,7 @@ from graphver.bab.obbt import obbt
 from graphver.bab.progress import Progress
 from graphver.bounds.fbbt import fbbt
 from graphver.bounds.ibp import NodeSplits
-from graphver.bounds.lagrangian import lagrangian_lower
+from graphver.bounds.lagrangian import lagrangian_lower, lp_multipliers
 from graphver.bounds.plan import plan_for
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
@@ -99,6 +99,8 @@ class Engine:
         self.confirmed_margins: list[str] | None = None  # 30-digit margins of the confirmed counterexample
         self.deadline = math.inf
         self.starts = starts  # the caller's points [S, n], evaluated first (e.g. a known good solution)
+        self.multipliers: Tensor | None = None  # Lagrangian multipliers of the root's LP [rows, constraint rows]
+        self.multiplier_scale: Tensor | None = None
         self.ipopt = self.make_ipopt()
         self.ipopt_interval = options.ipopt_every  # rounds between periodic IPOPT searches (backs off)
         self.ipopt_next = options.ipopt_every
@@ -206,8 +208,19 @@ class Engine:
         if self.constraint_rows and self.options.lagrangian_iterations and "offset" in result.record:
             start_lagrangian = time.perf_counter()
             q = self.tape.n_outputs  # the pass also bounds the negated outputs (rows q..2q-1): not used here
-            lagrangian, _ = lagrangian_lower(result.record["input_coef"][:, :q], result.record["offset"][:, :q],
-                                             lower, upper, self.n_rows, self.options.lagrangian_iterations)
+            coef, offset = result.record["input_coef"][:, :q], result.record["offset"][:, :q]
+            if self.multipliers is None:  # the root: optimal multipliers of its linear relaxation, by an LP
+                found = lp_multipliers(coef[0], offset[0], lower[0], upper[0], self.n_rows)
+                self.multipliers = found if found is not None else torch.zeros(self.n_rows, q - self.n_rows,
+                                                                                 dtype=coef.dtype, device=coef.device)
+                self.multiplier_scale = self.multipliers.abs() + self.multipliers.abs().mean() + 1.0
+            # two starts per domain, the root's multipliers and zero (the plain bound), optimised in one batch
+            b = lower.shape[0]
+            start_mu = torch.cat([self.multipliers.expand(b, -1, -1), torch.zeros_like(self.multipliers).expand(b, -1, -1)])
+            both, _ = lagrangian_lower(coef.repeat(2, 1, 1), offset.repeat(2, 1), lower.repeat(2, 1), upper.repeat(2, 1),
+                                       self.n_rows, self.options.lagrangian_iterations, start=start_mu,
+                                       scale=self.multiplier_scale)
+            lagrangian = torch.maximum(both[:b], both[b:])
             self.stats.lagrangian_improved += int((lagrangian > rows).any(dim=1).sum())
             rows = torch.maximum(rows, lagrangian)
             self.stats.time_lagrangian += time.perf_counter() - start_lagrangian

@@ -4,7 +4,7 @@ For every variable, the smallest and largest value it can take on the relaxed fe
 ``{x in box : c_k(x) <= 0 for all k, f(x) <= cutoff}`` is bounded from below by the Lagrangian bound
 (``graphver.bounds.lagrangian``) of ``+x_i`` and ``-x_i``: all 2n problems in one batched call, using the
 linear lower bounds of the constraint rows (and of the objective, for the cut-off) that one CROWN pass
-over the box records. Each round shrinks the box, and the next round's CROWN pass is tighter on it.
+over the box records; each problem's multipliers start at its LP optimum (scipy's HiGHS). Each round shrinks the box, and the next round's CROWN pass is tighter on it.
 
 The objective cut-off ``f <= cutoff`` (the incumbent's value) removes points that cannot beat the
 incumbent. The incumbent is feasible only within a tolerance, so the cut-off may remove the exact
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from graphver.bab.bounding import bound_batch
 from graphver.bounds.ibp import NodeSplits
-from graphver.bounds.lagrangian import lagrangian_lower
+from graphver.bounds.lagrangian import lagrangian_lower, lp_multipliers
 from graphver.options import BoundOptions
 from graphver.tape.tape import Tape
 
@@ -48,8 +48,12 @@ def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], o
         all_coef = torch.cat([target, c_coef.expand(2 * n, -1, -1)], 1)
         all_offset = torch.cat([torch.zeros(2 * n, 1, dtype=lower.dtype, device=lower.device),
                                 c_offset.expand(2 * n, -1)], 1)
+        starts = [lp_multipliers(all_coef[t], all_offset[t], lower[0], upper[0], 1) for t in range(2 * n)]
+        start = torch.stack([s if s is not None else torch.zeros(1, all_coef.shape[1] - 1, dtype=lower.dtype,
+                                                                  device=lower.device) for s in starts])
+        scale = start.abs() + start.abs().mean() + 1e-3
         bound, _ = lagrangian_lower(all_coef, all_offset, lower.expand(2 * n, -1), upper.expand(2 * n, -1), 1,
-                                    iterations)
+                                    iterations, start=start, scale=scale)
         new_lower = torch.maximum(lower, bound[:n, 0][None])
         new_upper = torch.minimum(upper, -bound[n:, 0][None])
         before = float((upper - lower).sum())

@@ -40,12 +40,43 @@ def combined_lower(mu: Tensor, coef: Tensor, offset: Tensor, lower: Tensor, uppe
     return value - slack
 
 
+def lp_multipliers(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int) -> Tensor | None:
+    """Optimal multipliers of the linear relaxation of one box, by an LP (scipy's HiGHS): for each row r,
+    the duals of ``min a_r . x + o_r  s.t.  a_k . x + o_k <= 0 (k >= rows), lower <= x <= upper``.
+
+    coef [Q, n], offset [Q], lower/upper [n]; returns [rows, Q - rows] (None when scipy fails). These are
+    only starting values: the bound itself is always evaluated by ``combined_lower``, so an inexact or
+    wrong LP answer can cost tightness, never soundness."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    a = coef.detach().cpu().double().numpy()
+    o = offset.detach().cpu().double().numpy()
+    k = a.shape[0] - rows
+    usable = np.isfinite(o[rows:]) & np.isfinite(a[rows:]).all(axis=1)
+    bounds = list(zip(lower.cpu().double().numpy().tolist(), upper.cpu().double().numpy().tolist()))
+    result = np.zeros((rows, k))
+    for r in range(rows):
+        if not (np.isfinite(a[r]).all() and np.isfinite(o[r])):
+            continue
+        try:
+            solution = linprog(a[r], A_ub=a[rows:][usable], b_ub=-o[rows:][usable], bounds=bounds, method="highs")
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+        if solution.status != 0 or solution.ineqlin is None:
+            continue
+        result[r, usable] = np.maximum(-np.asarray(solution.ineqlin.marginals), 0.0)
+    return torch.as_tensor(result, dtype=coef.dtype, device=coef.device)
+
+
 def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int, iterations: int = 30,
-                     lr: float = 0.5, start: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                     lr: float = 0.2, start: Tensor | None = None, scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Best Lagrangian lower bound of each of the first ``rows`` rows over each box, and its multipliers.
 
     coef [B, Q, n] and offset [B, Q]: linear lower bounds of the Q outputs, the last Q - rows of which are
-    constraint rows ``<= 0``. start: [B, rows, Q - rows] initial multipliers (clamped to >= 0)."""
+    constraint rows ``<= 0``. start: [B, rows, Q - rows] initial multipliers (clamped to >= 0). Adam works
+    on mu / scale (``scale`` broadcastable to the multipliers, default 1): with multipliers in the
+    thousands (costs per unit of power), steps must be relative to their size."""
     batch, q, _ = coef.shape
     k = q - rows
     coef = torch.nan_to_num(coef.detach(), nan=0.0, posinf=0.0, neginf=0.0)
@@ -60,15 +91,17 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
         best = combined_lower(best_mu, coef, offset, lower, upper, rows)
     if k == 0 or iterations <= 0:
         return best, best_mu
-    mu = best_mu.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([mu], lr=lr)
+    scale = torch.ones_like(best_mu) if scale is None else torch.broadcast_to(scale.to(best_mu), best_mu.shape)
+    nu = (best_mu / scale).clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([nu], lr=lr)
     for _ in range(iterations):
         optimizer.zero_grad()
-        bound = combined_lower(mu * mask, coef, offset, lower, upper, rows)
+        bound = combined_lower(nu * scale * mask, coef, offset, lower, upper, rows)
         (-torch.nan_to_num(bound, nan=0.0, neginf=-1e300).sum()).backward()
         optimizer.step()
         with torch.no_grad():
-            mu.clamp_(min=0)
+            nu.clamp_(min=0)
+            mu = nu * scale
             bound = combined_lower(mu * mask, coef, offset, lower, upper, rows)
             better = bound > best
             best = torch.where(better, bound, best)

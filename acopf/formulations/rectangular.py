@@ -1,0 +1,89 @@
+"""The ACOPF in rectangular voltage coordinates: an exact reformulation of the polar model.
+
+With V_i = e_i + j f_i, the polar terms become polynomials:
+
+    vm_i^2 = e_i^2 + f_i^2,   vm_i vm_j cos(va_i - va_j) = e_i e_j + f_i f_j = wr_ij,
+    vm_i vm_j sin(va_i - va_j) = f_i e_j - e_i f_j = wi_ij,
+
+so every flow, balance and thermal limit is quadratic or quartic, and its relaxation is a product
+relaxation instead of a product of trigonometric envelopes (the reason SCIP's root gap drops from 28 %
+to 7.7 % on case5_pjm, see shared/notes/acopf.md). Voltage limits become vmin^2 <= e^2 + f^2 <= vmax^2;
+the reference angle is f_ref = 0, e_ref >= 0; the angle-difference limits (within +-90 degrees) become
+tan(angmin) wr_ij <= wi_ij <= tan(angmax) wr_ij with wr_ij >= 0, which is equivalent. Variable boxes come
+from the polar ones: with |va_i| <= d_i (the path bound of ``polar.angle_bounds``),
+e_i in [vmin cos d_i, vmax] when d_i < pi/2 and f_i in [-vmax sin d_i, vmax sin d_i], so nothing
+feasible is cut off.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy
+
+import graphver as gv
+from acopf.formulations.polar import AcopfModel, angle_bounds, polynomial
+
+
+def branch_flows(net, e, f, k):
+    """(p_fr, q_fr, p_to, q_to) of branch k in rectangular coordinates, and (wr, wi)."""
+    r, x, bc = float(net.r[k]), float(net.x[k]), float(net.b[k])
+    g, b = r / (r * r + x * x), -x / (r * r + x * x)
+    tap, shift = float(net.tap[k]), float(net.shift[k])
+    tr, ti, tm2 = tap * math.cos(shift), tap * math.sin(shift), tap * tap
+    i, j = int(net.f_bus[k]), int(net.t_bus[k])
+    wi_i, wi_j = e[i] ** 2 + f[i] ** 2, e[j] ** 2 + f[j] ** 2
+    wr = e[i] * e[j] + f[i] * f[j]
+    wi = f[i] * e[j] - e[i] * f[j]
+    p_fr = g / tm2 * wi_i + (-g * tr + b * ti) / tm2 * wr + (-b * tr - g * ti) / tm2 * wi
+    q_fr = -(b + bc / 2) / tm2 * wi_i - (-b * tr - g * ti) / tm2 * wr + (-g * tr + b * ti) / tm2 * wi
+    p_to = g * wi_j + (-g * tr - b * ti) / tm2 * wr - (-b * tr + g * ti) / tm2 * wi
+    q_to = -(b + bc / 2) * wi_j - (-b * tr + g * ti) / tm2 * wr - (-g * tr - b * ti) / tm2 * wi
+    return (p_fr, q_fr, p_to, q_to), (wr, wi)
+
+
+def build_rectangular(net) -> AcopfModel:
+    m = gv.Model(f"acopf_{net.name}_rect")
+    reach = angle_bounds(net)
+    e, f = [], []
+    for i, bus in enumerate(net.bus_ids):
+        vmax, vmin = float(net.vmax[i]), float(net.vmin[i])
+        d = 0.0 if i == net.ref else float(reach[i])
+        low = vmin * math.cos(d) if d < math.pi / 2 else -vmax
+        spread = vmax * math.sin(d) if d < math.pi / 2 else vmax
+        # widen by a relative 1e-12 so that rounding in cos/sin never cuts a feasible point off
+        e.append(m.var(f"e_{bus}", low - 1e-12 * abs(low) - 1e-300 if i != net.ref else max(low, 0.0), vmax))
+        f.append(m.var(f"f_{bus}", -spread * (1 + 1e-12), spread * (1 + 1e-12)) if i != net.ref else m.var(f"f_{bus}", 0.0, 0.0))
+    pg = [m.var(f"pg_{k}", float(net.pmin[k]), float(net.pmax[k])) for k in range(net.n_gen)]
+    qg = [m.var(f"qg_{k}", float(net.qmin[k]), float(net.qmax[k])) for k in range(net.n_gen)]
+
+    p_out = [sympy.Integer(0)] * net.n_bus
+    q_out = [sympy.Integer(0)] * net.n_bus
+    rows = []
+    for i in range(net.n_bus):
+        w = e[i] ** 2 + f[i] ** 2
+        rows += [w <= float(net.vmax[i]) ** 2, w >= float(net.vmin[i]) ** 2]
+    for k in range(net.n_branch):
+        (p_fr, q_fr, p_to, q_to), (wr, wi) = branch_flows(net, e, f, k)
+        i, j = int(net.f_bus[k]), int(net.t_bus[k])
+        p_out[i] += p_fr
+        q_out[i] += q_fr
+        p_out[j] += p_to
+        q_out[j] += q_to
+        if math.isfinite(net.rate_a[k]):
+            rows += [p_fr**2 + q_fr**2 <= float(net.rate_a[k]) ** 2, p_to**2 + q_to**2 <= float(net.rate_a[k]) ** 2]
+        low, high = float(net.angmin[k]), float(net.angmax[k])
+        if not (-math.pi / 2 < low <= high < math.pi / 2):
+            raise ValueError(f"branch {k + 1}: angle-difference limits must lie within (-90, 90) degrees for the "
+                             "rectangular formulation")
+        rows += [wr >= 0, wi - math.tan(high) * wr <= 0, wi - math.tan(low) * wr >= 0]
+    for i in range(net.n_bus):
+        gens = [k for k in range(net.n_gen) if int(net.gen_bus[k]) == i]
+        w = e[i] ** 2 + f[i] ** 2
+        p_gen = sum((pg[k] for k in gens), sympy.Integer(0))
+        q_gen = sum((qg[k] for k in gens), sympy.Integer(0))
+        rows.append(gv.Eq(p_gen - float(net.pd[i]) - float(net.gs[i]) * w - p_out[i], 0))
+        rows.append(gv.Eq(q_gen - float(net.qd[i]) + float(net.bs[i]) * w - q_out[i], 0))
+    m.constrain(rows)
+    objective = sum((polynomial(net.cost[k], pg[k]) for k in range(net.n_gen)), sympy.Integer(0))
+    return AcopfModel(m, objective, e, f, pg, qg, "rectangular")
