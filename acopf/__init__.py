@@ -9,7 +9,7 @@ bound) and the ``graphver acopf`` command line. graphver never imports this pack
     import acopf
     net = acopf.load("acopf/cases/pglib_opf_case5_pjm.m")
     print(acopf.solve(net))                      # objective, status, max violation
-    built = acopf.build_model(net)               # a graphver Model, its objective, the symbols
+    built = acopf.build_model(net)               # a graphver Model (rectangular by default), objective, symbols
     print(acopf.bound(net, timeout=60))          # certified lower bound, feasible upper bound, gap
 """
 

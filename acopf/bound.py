@@ -47,7 +47,7 @@ class BoundReport:
                 f"{self.stop_reason})")
 
 
-def bound(case, formulation: str = "polar", timeout: float = 600.0, gap: float = 1e-3,
+def bound(case, formulation: str = "rectangular", timeout: float = 600.0, gap: float = 1e-3,
           feasibility_tol: float = 1e-6, progress: bool | None = None, **options) -> BoundReport:
     """Certified lower bound on the ACOPF cost of ``case`` and a feasible upper bound, to relative ``gap``."""
     net = as_network(case)

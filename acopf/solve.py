@@ -69,7 +69,7 @@ def point_arrays(acopf: AcopfModel, point: dict) -> tuple[np.ndarray, ...]:
     return first, second, pg, qg
 
 
-def solve(case, formulation: str = "polar", max_iter: int = 500, max_wall_time: float = 120.0,
+def solve(case, formulation: str = "rectangular", max_iter: int = 500, max_wall_time: float = 120.0,
           verbose: bool = False) -> SolveResult:
     """Solve the ACOPF of ``case`` (a path or a ``Network``) locally with IPOPT from a flat start."""
     net = as_network(case)

@@ -6,7 +6,7 @@ from acopf.formulations.rectangular import build_rectangular
 FORMULATIONS = {"polar": build_polar, "rectangular": build_rectangular}
 
 
-def build(network, formulation: str = "polar") -> AcopfModel:
+def build(network, formulation: str = "rectangular") -> AcopfModel:
     """The ACOPF of ``network`` as a graphver model in the named formulation."""
     if formulation not in FORMULATIONS:
         raise ValueError(f"unknown formulation {formulation!r}; available: {', '.join(FORMULATIONS)}")
