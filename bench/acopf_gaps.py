@@ -1,8 +1,8 @@
 """ACOPF benchmark on the bundled PGLib cases: IPOPT solve, and certified gaps next to QC/SOC and SCIP.
 
-    python bench/acopf.py                          # every case, both formulations, 60 s per bound
-    python bench/acopf.py --timeout 600 --only pglib_opf_case5_pjm
-    python bench/acopf.py --no-scip --formulations rectangular
+    python bench/acopf_gaps.py                          # every case, both formulations, 60 s per bound
+    python bench/acopf_gaps.py --timeout 600 --only pglib_opf_case5_pjm
+    python bench/acopf_gaps.py --no-scip --formulations rectangular
 
 Table 1: IPOPT (acopf.solve, flat start) per case: objective, iterations, seconds, the worst constraint
 violation by the independent numpy evaluation, and PGLib BASELINE.md's AC objective.
