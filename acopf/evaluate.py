@@ -25,16 +25,22 @@ def flows(net, vm: np.ndarray, va: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s_fr, s_to
 
 
-def violations(net, vm, va, pg, qg) -> dict[str, float]:
-    """Largest violation of each constraint family (per unit; radians for angles); 0 where satisfied."""
-    vm, va, pg, qg = (np.asarray(a, dtype=np.float64) for a in (vm, va, pg, qg))
+def balance_mismatch(net, vm, va, pg, qg) -> np.ndarray:
+    """Complex power mismatch per bus: generation - demand - shunt - the flows leaving the bus."""
     s_fr, s_to = flows(net, vm, va)
     leaving = np.zeros(net.n_bus, dtype=complex)
     np.add.at(leaving, net.f_bus, s_fr)
     np.add.at(leaving, net.t_bus, s_to)
     generated = np.zeros(net.n_bus, dtype=complex)
     np.add.at(generated, net.gen_bus, pg + 1j * qg)
-    mismatch = generated - (net.pd + 1j * net.qd) - (net.gs - 1j * net.bs) * vm**2 - leaving
+    return generated - (net.pd + 1j * net.qd) - (net.gs - 1j * net.bs) * vm**2 - leaving
+
+
+def violations(net, vm, va, pg, qg) -> dict[str, float]:
+    """Largest violation of each constraint family (per unit; radians for angles); 0 where satisfied."""
+    vm, va, pg, qg = (np.asarray(a, dtype=np.float64) for a in (vm, va, pg, qg))
+    s_fr, s_to = flows(net, vm, va)
+    mismatch = balance_mismatch(net, vm, va, pg, qg)
     rated = np.isfinite(net.rate_a)
     thermal = np.maximum(np.abs(s_fr), np.abs(s_to))[rated] - net.rate_a[rated]
     difference = va[net.f_bus] - va[net.t_bus]

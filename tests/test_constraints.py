@@ -11,7 +11,6 @@ import pytest
 import sympy
 import torch
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from test_fuzz import N_VARS, boxes, expressions
 
 import graphver as gv

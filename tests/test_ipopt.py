@@ -57,8 +57,6 @@ def test_failure_paths_are_reported_not_raised():
 # --- the NLP built from the tape: derivatives against finite differences, for every op ------------------
 
 import numpy as np  # noqa: E402
-import sympy  # noqa: E402
-import torch  # noqa: E402
 
 from graphver.ops.registry import REGISTRY  # noqa: E402
 from graphver.search.ipopt import TapeNLP, ValueSearch  # noqa: E402

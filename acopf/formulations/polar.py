@@ -68,12 +68,17 @@ def angle_bounds(net) -> np.ndarray:
     return np.where(np.isfinite(distance), np.minimum(distance, 2 * math.pi), 2 * math.pi)
 
 
+def branch_parameters(net, k) -> tuple[float, ...]:
+    """Series conductance g and susceptance b (g + jb = 1/(r + jx)), charging bc, and the tap's real and
+    imaginary parts tr, ti and squared magnitude tm2 of branch k."""
+    r, x, bc = float(net.r[k]), float(net.x[k]), float(net.b[k])
+    tap, shift = float(net.tap[k]), float(net.shift[k])
+    return r / (r * r + x * x), -x / (r * r + x * x), bc, tap * math.cos(shift), tap * math.sin(shift), tap * tap
+
+
 def branch_flows(net, vm, va, k):
     """(p_fr, q_fr, p_to, q_to) of branch k as sympy expressions."""
-    r, x, bc = float(net.r[k]), float(net.x[k]), float(net.b[k])
-    g, b = r / (r * r + x * x), -x / (r * r + x * x)
-    tap, shift = float(net.tap[k]), float(net.shift[k])
-    tr, ti, tm2 = tap * math.cos(shift), tap * math.sin(shift), tap * tap
+    g, b, bc, tr, ti, tm2 = branch_parameters(net, k)
     i, j = int(net.f_bus[k]), int(net.t_bus[k])
     product = vm[i] * vm[j]
     cos_ij, sin_ij = gv.cos(va[i] - va[j]), gv.sin(va[i] - va[j])

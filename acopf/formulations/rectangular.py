@@ -22,15 +22,12 @@ import math
 import sympy
 
 import graphver as gv
-from acopf.formulations.polar import AcopfModel, angle_bounds, polynomial
+from acopf.formulations.polar import AcopfModel, angle_bounds, branch_parameters, polynomial
 
 
 def branch_flows(net, e, f, k):
     """(p_fr, q_fr, p_to, q_to) of branch k in rectangular coordinates, and (wr, wi)."""
-    r, x, bc = float(net.r[k]), float(net.x[k]), float(net.b[k])
-    g, b = r / (r * r + x * x), -x / (r * r + x * x)
-    tap, shift = float(net.tap[k]), float(net.shift[k])
-    tr, ti, tm2 = tap * math.cos(shift), tap * math.sin(shift), tap * tap
+    g, b, bc, tr, ti, tm2 = branch_parameters(net, k)
     i, j = int(net.f_bus[k]), int(net.t_bus[k])
     wi_i, wi_j = e[i] ** 2 + f[i] ** 2, e[j] ** 2 + f[j] ** 2
     wr = e[i] * e[j] + f[i] * f[j]
