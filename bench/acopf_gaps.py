@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import acopf  # noqa: E402
-from bab_compare import quiet_c_stdout, to_scip  # noqa: E402
+from bab_compare import build_scip, quiet_c_stdout  # noqa: E402
 
 CASES = Path(__file__).resolve().parents[1] / "acopf" / "cases"
 # PGLib-OPF v23.07 BASELINE.md: AC objective, QC gap %, SOC gap %
@@ -41,28 +41,11 @@ BASELINE = {
 
 
 def scip_gap(net, formulation: str, timeout: float, upper: float) -> dict:
-    try:
-        import pyscipopt as ps
-    except ImportError:
-        return {"status": "n/a"}
     built = acopf.build_model(net, formulation)
-    m = built.model
-    scip = ps.Model()
-    scip.hideOutput()
-    variables = {s: scip.addVar(name=s.name, lb=lo, ub=hi) for s, lo, hi in zip(m.variables, m.lower, m.upper)}
-    try:
-        body = to_scip(built.objective, variables, scip)
-        for constraint in m.constraints:
-            row = to_scip(constraint.expr, variables, scip)
-            scip.addCons(row == 0 if constraint.kind == "eq" else row <= 0)
-    except NotImplementedError as missing:
-        return {"status": f"n/a ({missing})"}
-    t = scip.addVar(name="cost", lb=None, ub=None)
-    scip.addCons(t >= body)
-    scip.setObjective(t, "minimize")
-    scip.setParam("limits/time", timeout)
+    scip, missing = build_scip(built.model, built.objective, "min", timeout)
+    if scip is None:
+        return {"status": missing}
     scip.setParam("numerics/feastol", 1e-6)
-    scip.setParam("parallel/maxnthreads", 1)
     start = time.perf_counter()
     with quiet_c_stdout():
         scip.optimize()

@@ -104,30 +104,38 @@ def quiet_c_stdout():
             os.close(saved)
 
 
-def run_scip(problem, timeout: float, rel_tol: float, abs_tol: float) -> dict:
+def build_scip(model, expr, sense: str = "min", timeout: float = 60.0):
+    """A one-thread SCIP model of ``expr`` over the graphver model's box and constraints, minimised or
+    maximised through an epigraph variable. Returns (scip, None), or (None, a status) when pyscipopt is
+    missing or the expression uses a function SCIP lacks."""
     try:
         import pyscipopt as ps
     except ImportError:
-        return {"status": "n/a (pyscipopt not installed)"}
+        return None, "n/a (pyscipopt not installed)"
     scip = ps.Model()
     scip.hideOutput()
-    m = problem.model
-    variables = {s: scip.addVar(name=s.name, lb=lo, ub=hi) for s, lo, hi in zip(m.variables, m.lower, m.upper)}
+    variables = {s: scip.addVar(name=s.name, lb=lo, ub=hi) for s, lo, hi in zip(model.variables, model.lower, model.upper)}
     try:
-        body = to_scip(problem.expr, variables, scip)
+        body = to_scip(expr, variables, scip)
+        for constraint in model.constraints:
+            row = to_scip(constraint.expr, variables, scip)
+            scip.addCons(row == 0 if constraint.kind == "eq" else row <= 0)
     except NotImplementedError as missing:
-        return {"status": f"n/a ({missing})"}
+        return None, f"n/a ({missing})"
     t = scip.addVar(name="objective", lb=None, ub=None)
-    if problem.sense == "min":
-        scip.addCons(t >= body)
-        scip.setObjective(t, "minimize")
-    else:
-        scip.addCons(t <= body)
-        scip.setObjective(t, "maximize")
+    scip.addCons(t >= body if sense == "min" else t <= body)
+    scip.setObjective(t, "minimize" if sense == "min" else "maximize")
     scip.setParam("limits/time", timeout)
+    scip.setParam("parallel/maxnthreads", 1)
+    return scip, None
+
+
+def run_scip(problem, timeout: float, rel_tol: float, abs_tol: float) -> dict:
+    scip, missing = build_scip(problem.model, problem.expr, problem.sense, timeout)
+    if scip is None:
+        return {"status": missing}
     scip.setParam("limits/gap", rel_tol)
     scip.setParam("limits/absgap", abs_tol)
-    scip.setParam("parallel/maxnthreads", 1)
     start = time.perf_counter()
     with quiet_c_stdout():  # SoPlex prints tolerance notes straight to the C stdout
         scip.optimize()

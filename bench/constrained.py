@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bab_compare import quiet_c_stdout, to_scip  # noqa: E402
+from bab_compare import build_scip, quiet_c_stdout  # noqa: E402
 from models.constrained import CONSTRAINED  # noqa: E402
 
 VARIANTS = {
@@ -59,29 +59,12 @@ def run_graphver(problem, timeout: float) -> dict:
 
 
 def run_scip(problem, timeout: float) -> dict:
-    try:
-        import pyscipopt as ps
-    except ImportError:
-        return {"status": "n/a (pyscipopt not installed)"}
-    scip = ps.Model()
-    scip.hideOutput()
-    m = problem.model
-    variables = {s: scip.addVar(name=s.name, lb=lo, ub=hi) for s, lo, hi in zip(m.variables, m.lower, m.upper)}
-    try:
-        body = to_scip(problem.expr, variables, scip)
-        for constraint in m.constraints:
-            row = to_scip(constraint.expr, variables, scip)
-            scip.addCons(row == 0 if constraint.kind == "eq" else row <= 0)
-    except NotImplementedError as missing:
-        return {"status": f"n/a ({missing})"}
-    t = scip.addVar(name="objective", lb=None, ub=None)
-    scip.addCons(t >= body if problem.sense == "min" else t <= body)
-    scip.setObjective(t, "minimize" if problem.sense == "min" else "maximize")
-    scip.setParam("limits/time", timeout)
+    scip, missing = build_scip(problem.model, problem.expr, problem.sense, timeout)
+    if scip is None:
+        return {"status": missing}
     scip.setParam("limits/gap", 1e-4)
     scip.setParam("limits/absgap", 1e-6)
     scip.setParam("numerics/feastol", 1e-6)
-    scip.setParam("parallel/maxnthreads", 1)
     start = time.perf_counter()
     with quiet_c_stdout():
         scip.optimize()
