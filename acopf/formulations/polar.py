@@ -130,6 +130,18 @@ def build_polar(net) -> AcopfModel:
         q_gen = sum((qg[k] for k in gens), sympy.Integer(0))
         balance.append(gv.Eq(p_gen - float(net.pd[i]) - float(net.gs[i]) * vm[i] ** 2 - p_out[i], 0))
         balance.append(gv.Eq(q_gen - float(net.qd[i]) + float(net.bs[i]) * vm[i] ** 2 - q_out[i], 0))
-    m.constrain(balance + limits)
+    m.constrain(balance + limits + losses_cut(net, pg, [v**2 for v in vm]))
     objective = sum((polynomial(net.cost[k], pg[k]) for k in range(net.n_gen)), sympy.Integer(0))
     return AcopfModel(m, objective, vm, va, pg, qg, "polar")
+
+
+def losses_cut(net, pg, squared_magnitudes) -> list:
+    """The valid redundant constraint "series losses are not negative": summing the active balances of
+    all buses leaves sum_k pg_k - sum_i pd_i - sum_i gs_i vm_i^2 = sum over branches of (p_fr + p_to), and
+    p_fr + p_to = g |V_i / t - V_j|^2 >= 0 when the series conductance g is (r >= 0). It restates what
+    the balances imply together, which their separate relaxations lose. Left out if some r < 0."""
+    if bool((net.r < 0).any()):
+        return []
+    total = sum(pg, sympy.Integer(0)) - float(net.pd.sum())
+    total -= sum((float(net.gs[i]) * squared_magnitudes[i] for i in range(net.n_bus) if net.gs[i] != 0), sympy.Integer(0))
+    return [total >= 0]

@@ -22,7 +22,7 @@ import math
 import sympy
 
 import graphver as gv
-from acopf.formulations.polar import AcopfModel, angle_bounds, branch_parameters, polynomial
+from acopf.formulations.polar import AcopfModel, angle_bounds, branch_parameters, losses_cut, polynomial
 
 
 def branch_flows(net, e, f, k):
@@ -81,6 +81,6 @@ def build_rectangular(net) -> AcopfModel:
         q_gen = sum((qg[k] for k in gens), sympy.Integer(0))
         rows.append(gv.Eq(p_gen - float(net.pd[i]) - float(net.gs[i]) * w - p_out[i], 0))
         rows.append(gv.Eq(q_gen - float(net.qd[i]) + float(net.bs[i]) * w - q_out[i], 0))
-    m.constrain(rows)
+    m.constrain(rows + losses_cut(net, pg, [e[i] ** 2 + f[i] ** 2 for i in range(net.n_bus)]))
     objective = sum((polynomial(net.cost[k], pg[k]) for k in range(net.n_gen)), sympy.Integer(0))
     return AcopfModel(m, objective, e, f, pg, qg, "rectangular")
