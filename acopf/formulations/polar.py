@@ -14,7 +14,8 @@ t = tap * e^(j shift) at the from end,
 
 with tr = tap cos(shift), ti = tap sin(shift). Constraints: active and reactive power balance at every
 bus (generation - demand - shunt vm^2 = sum of the flows leaving the bus), apparent-power limits at both
-ends in squared form (p^2 + q^2 <= rate_a^2, where rated), and angle-difference limits. Objective: the
+ends in squared form (p^2 + q^2 <= rate_a^2, where rated), angle-difference limits, and one valid
+redundant constraint, "series losses are not negative" (``losses_cut``). Objective: the
 generators' polynomial costs in $/h. The products vm_i vm_j cos(va_i - va_j) are kept whole, as one
 product of the magnitudes and one trigonometric term of the angle difference.
 """
