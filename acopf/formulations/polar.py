@@ -107,33 +107,59 @@ def build_polar(net) -> AcopfModel:
         vm.append(m.var(f"vm_{bus}", float(net.vmin[i]), float(net.vmax[i])))
         limit = 0.0 if i == net.ref else float(va_limit[i])
         va.append(m.var(f"va_{bus}", -limit, limit))
+    pg, qg = generator_variables(m, net)
+    flows = [branch_flows(net, vm, va, k) for k in range(net.n_branch)]
+    limits = []
+    for k, flow in enumerate(flows):
+        i, j = int(net.f_bus[k]), int(net.t_bus[k])
+        limits += thermal_limits(net, k, flow)
+        limits += [va[i] - va[j] <= float(net.angmax[k]), va[i] - va[j] >= float(net.angmin[k])]
+    squared = [v**2 for v in vm]
+    m.constrain(balances(net, pg, qg, squared, flows) + limits + losses_cut(net, pg, squared))
+    return AcopfModel(m, total_cost(net, pg), vm, va, pg, qg, "polar")
+
+
+def generator_variables(m: gv.Model, net) -> tuple[list, list]:
+    """``pg_<k>`` in [pmin, pmax] and ``qg_<k>`` in [qmin, qmax] for every in-service generator."""
     pg = [m.var(f"pg_{k}", float(net.pmin[k]), float(net.pmax[k])) for k in range(net.n_gen)]
     qg = [m.var(f"qg_{k}", float(net.qmin[k]), float(net.qmax[k])) for k in range(net.n_gen)]
+    return pg, qg
 
+
+def thermal_limits(net, k, flow) -> list:
+    """p^2 + q^2 <= rate_a^2 at both ends of branch k (nothing where the branch is unrated)."""
+    if not math.isfinite(net.rate_a[k]):
+        return []
+    p_fr, q_fr, p_to, q_to = flow
+    rate = float(net.rate_a[k]) ** 2
+    return [p_fr**2 + q_fr**2 <= rate, p_to**2 + q_to**2 <= rate]
+
+
+def balances(net, pg, qg, squared_magnitudes, flows) -> list:
+    """Active and reactive power balance at every bus (two equalities per bus, in bus order):
+    generation - demand - shunt |V|^2 = the flows leaving the bus."""
     p_out = [sympy.Integer(0)] * net.n_bus
     q_out = [sympy.Integer(0)] * net.n_bus
-    limits = []
-    for k in range(net.n_branch):
-        p_fr, q_fr, p_to, q_to = branch_flows(net, vm, va, k)
+    for k, (p_fr, q_fr, p_to, q_to) in enumerate(flows):
         i, j = int(net.f_bus[k]), int(net.t_bus[k])
         p_out[i] += p_fr
         q_out[i] += q_fr
         p_out[j] += p_to
         q_out[j] += q_to
-        if math.isfinite(net.rate_a[k]):
-            limits += [p_fr**2 + q_fr**2 <= float(net.rate_a[k]) ** 2, p_to**2 + q_to**2 <= float(net.rate_a[k]) ** 2]
-        limits += [va[i] - va[j] <= float(net.angmax[k]), va[i] - va[j] >= float(net.angmin[k])]
-
-    balance = []
+    rows = []
     for i in range(net.n_bus):
-        gens = [k for k in range(net.n_gen) if int(net.gen_bus[k]) == i]
+        gens = net.gens_at(i)
         p_gen = sum((pg[k] for k in gens), sympy.Integer(0))
         q_gen = sum((qg[k] for k in gens), sympy.Integer(0))
-        balance.append(gv.Eq(p_gen - float(net.pd[i]) - float(net.gs[i]) * vm[i] ** 2 - p_out[i], 0))
-        balance.append(gv.Eq(q_gen - float(net.qd[i]) + float(net.bs[i]) * vm[i] ** 2 - q_out[i], 0))
-    m.constrain(balance + limits + losses_cut(net, pg, [v**2 for v in vm]))
-    objective = sum((polynomial(net.cost[k], pg[k]) for k in range(net.n_gen)), sympy.Integer(0))
-    return AcopfModel(m, objective, vm, va, pg, qg, "polar")
+        w = squared_magnitudes[i]
+        rows.append(gv.Eq(p_gen - float(net.pd[i]) - float(net.gs[i]) * w - p_out[i], 0))
+        rows.append(gv.Eq(q_gen - float(net.qd[i]) + float(net.bs[i]) * w - q_out[i], 0))
+    return rows
+
+
+def total_cost(net, pg) -> sympy.Expr:
+    """The generators' polynomial costs in $/h."""
+    return sum((polynomial(net.cost[k], pg[k]) for k in range(net.n_gen)), sympy.Integer(0))
 
 
 def losses_cut(net, pg, squared_magnitudes) -> list:

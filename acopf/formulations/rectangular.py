@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 
-import sympy
 
 import graphver as gv
-from acopf.formulations.polar import AcopfModel, angle_bounds, branch_parameters, losses_cut, polynomial
+from acopf.formulations.polar import (AcopfModel, angle_bounds, balances, branch_parameters, generator_variables,
+                                     losses_cut, thermal_limits, total_cost)
 
 
 def branch_flows(net, e, f, k):
@@ -51,36 +51,20 @@ def build_rectangular(net) -> AcopfModel:
         # widen by a relative 1e-12 so that rounding in cos/sin never cuts a feasible point off
         e.append(m.var(f"e_{bus}", low - 1e-12 * abs(low) - 1e-300 if i != net.ref else max(low, 0.0), vmax))
         f.append(m.var(f"f_{bus}", -spread * (1 + 1e-12), spread * (1 + 1e-12)) if i != net.ref else m.var(f"f_{bus}", 0.0, 0.0))
-    pg = [m.var(f"pg_{k}", float(net.pmin[k]), float(net.pmax[k])) for k in range(net.n_gen)]
-    qg = [m.var(f"qg_{k}", float(net.qmin[k]), float(net.qmax[k])) for k in range(net.n_gen)]
-
-    p_out = [sympy.Integer(0)] * net.n_bus
-    q_out = [sympy.Integer(0)] * net.n_bus
+    pg, qg = generator_variables(m, net)
+    squared = [e[i] ** 2 + f[i] ** 2 for i in range(net.n_bus)]
     rows = []
     for i in range(net.n_bus):
-        w = e[i] ** 2 + f[i] ** 2
-        rows += [w <= float(net.vmax[i]) ** 2, w >= float(net.vmin[i]) ** 2]
+        rows += [squared[i] <= float(net.vmax[i]) ** 2, squared[i] >= float(net.vmin[i]) ** 2]
+    flows = []
     for k in range(net.n_branch):
-        (p_fr, q_fr, p_to, q_to), (wr, wi) = branch_flows(net, e, f, k)
-        i, j = int(net.f_bus[k]), int(net.t_bus[k])
-        p_out[i] += p_fr
-        q_out[i] += q_fr
-        p_out[j] += p_to
-        q_out[j] += q_to
-        if math.isfinite(net.rate_a[k]):
-            rows += [p_fr**2 + q_fr**2 <= float(net.rate_a[k]) ** 2, p_to**2 + q_to**2 <= float(net.rate_a[k]) ** 2]
+        flow, (wr, wi) = branch_flows(net, e, f, k)
+        flows.append(flow)
+        rows += thermal_limits(net, k, flow)
         low, high = float(net.angmin[k]), float(net.angmax[k])
         if not (-math.pi / 2 < low <= high < math.pi / 2):
             raise ValueError(f"branch {k + 1}: angle-difference limits must lie within (-90, 90) degrees for the "
                              "rectangular formulation")
         rows += [wr >= 0, wi - math.tan(high) * wr <= 0, wi - math.tan(low) * wr >= 0]
-    for i in range(net.n_bus):
-        gens = [k for k in range(net.n_gen) if int(net.gen_bus[k]) == i]
-        w = e[i] ** 2 + f[i] ** 2
-        p_gen = sum((pg[k] for k in gens), sympy.Integer(0))
-        q_gen = sum((qg[k] for k in gens), sympy.Integer(0))
-        rows.append(gv.Eq(p_gen - float(net.pd[i]) - float(net.gs[i]) * w - p_out[i], 0))
-        rows.append(gv.Eq(q_gen - float(net.qd[i]) + float(net.bs[i]) * w - q_out[i], 0))
-    m.constrain(rows + losses_cut(net, pg, [e[i] ** 2 + f[i] ** 2 for i in range(net.n_bus)]))
-    objective = sum((polynomial(net.cost[k], pg[k]) for k in range(net.n_gen)), sympy.Integer(0))
-    return AcopfModel(m, objective, e, f, pg, qg, "rectangular")
+    m.constrain(rows + balances(net, pg, qg, squared, flows) + losses_cut(net, pg, squared))
+    return AcopfModel(m, total_cost(net, pg), e, f, pg, qg, "rectangular")
