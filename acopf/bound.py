@@ -14,6 +14,8 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 
+import sympy
+
 from acopf.evaluate import cost, violations
 from acopf.formulations import build
 from acopf.solve import as_network, flat_start, point_arrays
@@ -47,20 +49,32 @@ class BoundReport:
                 f"{self.stop_reason})")
 
 
-def bound(case, formulation: str = "rectangular", timeout: float = 600.0, gap: float = 1e-3,
+def lifted_point(built, point: dict) -> dict:
+    """A rectangular point extended by the values of ``built``'s lifted variables (if any)."""
+    values = {sympy.Symbol(name, real=True): value for name, value in point.items()}
+    extended = dict(point)
+    for variable, expression in built.links:
+        extended[variable.name] = float(expression.subs(values))
+    return extended
+
+
+def bound(case, formulation: str = "lifted", timeout: float = 600.0, gap: float = 1e-3,
           feasibility_tol: float = 1e-6, progress: bool | None = None, **options) -> BoundReport:
     """Certified lower bound on the ACOPF cost of ``case`` and a feasible upper bound, to relative ``gap``."""
     net = as_network(case)
     built = build(net, formulation)
     start = time.perf_counter()
-    local = built.model.minimize(built.objective, start=flat_start(built, net), max_iter=500, tol=1e-8,
-                                 max_wall_time=min(60.0, timeout))
-    vm, va, pg, qg = point_arrays(built, local.point)
+    # the local solve uses the rectangular model (IPOPT converges badly with the redundant lifted rows)
+    local_model = built if formulation != "lifted" else build(net, "rectangular")
+    local = local_model.model.minimize(local_model.objective, start=flat_start(local_model, net), max_iter=500,
+                                       tol=1e-8, max_wall_time=min(60.0, timeout))
+    vm, va, pg, qg = point_arrays(local_model, local.point)
+    incumbent = lifted_point(built, local.point)
     ipopt_violation = max(violations(net, vm, va, pg, qg).values())
     ipopt_cost = cost(net, pg)
     remaining = max(1.0, timeout - (time.perf_counter() - start))
     result = built.model.bound(built.objective, timeout=remaining, rel_tol=gap, abs_tol=0.0, progress=progress,
-                               feasibility_tol=feasibility_tol, start=local.point, **options)
+                               feasibility_tol=feasibility_tol, start=incumbent, **options)
     seconds = time.perf_counter() - start
     # the upper bound: the better of the engine's witness and IPOPT's point, each checked independently
     candidates = []

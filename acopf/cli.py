@@ -46,7 +46,7 @@ def acopf() -> None:
                     "constraint violation (checked independently of the solver), dispatch and voltages.\n\n"
                     "Exit codes: 0 solved and feasible within 1e-6 pu, 3 otherwise, 2 input error.")
 @CASE_ARGUMENT
-@click.option("--formulation", type=click.Choice(["polar", "rectangular"]), default="rectangular", show_default=True)
+@click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="rectangular", show_default=True)
 @click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True, help="IPOPT iterations.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Write the solution (objective, status, violations, dispatch, voltages) as JSON.")
@@ -103,7 +103,7 @@ def print_solution(result, ok: bool) -> None:
                     "bound, graphver's branch-and-bound over the exact ACOPF feasible set as the lower bound.\n\n"
                     "Exit codes: 0 gap reached, 3 stopped first (timeout, Ctrl-C), 2 input error.")
 @CASE_ARGUMENT
-@click.option("--formulation", type=click.Choice(["polar", "rectangular"]), default="rectangular", show_default=True)
+@click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="lifted", show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
               metavar="SECONDS", help="Wall-clock limit (IPOPT included); the best certified gap so far is reported.")
 @click.option("--gap", type=click.FloatRange(min=0), default=1e-3, show_default=True,

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import sympy
 
 from acopf.data import Network, load
 from acopf.evaluate import cost, violations
@@ -47,7 +48,7 @@ def as_network(case) -> Network:
 
 def flat_start(acopf: AcopfModel, net: Network) -> dict[str, float]:
     """Magnitudes 1 (clipped into their limits), angles 0, generation in the middle of its limits; in
-    rectangular coordinates e = 1 (clipped into its box), f = 0."""
+    rectangular coordinates e = 1 (clipped into its box), f = 0; lifted variables from their links."""
     start = {}
     low = dict(zip(acopf.model.names, acopf.model.lower))
     high = dict(zip(acopf.model.names, acopf.model.upper))
@@ -58,13 +59,16 @@ def flat_start(acopf: AcopfModel, net: Network) -> dict[str, float]:
     for k, (p, q) in enumerate(zip(acopf.pg, acopf.qg)):
         start[p.name] = float((net.pmin[k] + net.pmax[k]) / 2)
         start[q.name] = float((net.qmin[k] + net.qmax[k]) / 2)
+    values = {sympy.Symbol(name, real=True): value for name, value in start.items()}
+    for variable, expression in acopf.links:  # lifted variables: their values at these voltages
+        start[variable.name] = float(np.clip(float(expression.subs(values)), low[variable.name], high[variable.name]))
     return start
 
 
 def point_arrays(acopf: AcopfModel, point: dict) -> tuple[np.ndarray, ...]:
     """(vm, va, pg, qg) at a point of the model (rectangular coordinates converted to polar)."""
     first, second, pg, qg = (np.array([point[s.name] for s in group]) for group in (acopf.vm, acopf.va, acopf.pg, acopf.qg))
-    if acopf.formulation == "rectangular":
+    if acopf.formulation in ("rectangular", "lifted"):
         return np.hypot(first, second), np.arctan2(second, first), pg, qg
     return first, second, pg, qg
 

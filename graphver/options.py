@@ -78,6 +78,11 @@ class BabOptions:
     obbt_rounds: optimisation-based bound-tightening rounds on the root box of a constrained model (0: off).
     lagrangian_iterations: Adam steps optimising the multipliers of the Lagrangian bound of each domain of
         a constrained model (0: off; the objective's own bound is kept when it is better).
+    lp_bounds: also bound every domain of a constrained model by the LP over its linear relaxation (the
+        pass's bounds plus their variants with the relaxation parameters at 0 and 1), certified through
+        its duals (graphver.bounds.lp); ``bound`` then splits where the LP point violates a constraint most.
+    lp_cut_rounds: LP re-solves per domain, each with one more set of linear bounds whose relaxation
+        lines are tightest at the previous LP point (outer approximation; 0: the first LP only).
     rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
     progress: live progress display (None: only when stdout is a terminal).
     device, dtype: where and in which precision domains are bounded.
@@ -106,6 +111,8 @@ class BabOptions:
     feasibility_tol: float = 1e-6
     fbbt_rounds: int = 2
     lagrangian_iterations: int = 30
+    lp_bounds: bool = True
+    lp_cut_rounds: int = 5
     obbt_rounds: int = 3
     rel_tol: float = 1e-4
     abs_tol: float = 1e-6

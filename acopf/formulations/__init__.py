@@ -1,9 +1,10 @@
 """ACOPF formulations in graphver's modeling language: ``build(network, name)``."""
 
 from acopf.formulations.polar import AcopfModel, build_polar
+from acopf.formulations.lifted import build_lifted
 from acopf.formulations.rectangular import build_rectangular
 
-FORMULATIONS = {"polar": build_polar, "rectangular": build_rectangular}
+FORMULATIONS = {"polar": build_polar, "rectangular": build_rectangular, "lifted": build_lifted}
 
 
 def build(network, formulation: str = "rectangular") -> AcopfModel:
@@ -13,4 +14,4 @@ def build(network, formulation: str = "rectangular") -> AcopfModel:
     return FORMULATIONS[formulation](network)
 
 
-__all__ = ["AcopfModel", "FORMULATIONS", "build", "build_polar", "build_rectangular"]
+__all__ = ["AcopfModel", "FORMULATIONS", "build", "build_lifted", "build_polar", "build_rectangular"]

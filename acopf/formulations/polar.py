@@ -36,7 +36,9 @@ import graphver as gv
 class AcopfModel:
     """A built ACOPF: the graphver ``model`` (variables, box, constraints), the cost ``objective``, and the
     symbols by role: the two voltage coordinates per bus index (``vm``, ``va`` in the polar formulation;
-    the real and imaginary parts e, f in the rectangular one), and ``pg``, ``qg`` per generator index."""
+    the real and imaginary parts e, f in the rectangular and lifted ones), ``pg``, ``qg`` per generator
+    index, and in the lifted formulation the ``links`` (variable, expression of the voltages) that define
+    its lifted variables."""
 
     model: gv.Model
     objective: sympy.Expr
@@ -45,6 +47,7 @@ class AcopfModel:
     pg: list = field(default_factory=list)
     qg: list = field(default_factory=list)
     formulation: str = "polar"
+    links: list = field(default_factory=list)  # (lifted variable, its expression in the voltages)
 
 
 def angle_bounds(net) -> np.ndarray:

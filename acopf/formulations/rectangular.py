@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 
-
 import graphver as gv
 from acopf.formulations.polar import (AcopfModel, angle_bounds, balances, branch_parameters, generator_variables,
                                      losses_cut, thermal_limits, total_cost)
@@ -39,8 +38,9 @@ def branch_flows(net, e, f, k):
     return (p_fr, q_fr, p_to, q_to), (wr, wi)
 
 
-def build_rectangular(net) -> AcopfModel:
-    m = gv.Model(f"acopf_{net.name}_rect")
+def voltage_variables(m: gv.Model, net) -> tuple[list, list]:
+    """e_i in [vmin cos d_i, vmax] and f_i in [-vmax sin d_i, vmax sin d_i], with d_i the path bound of
+    |va_i| (``polar.angle_bounds``); e_ref >= 0 and f_ref = 0 at the reference bus."""
     reach = angle_bounds(net)
     e, f = [], []
     for i, bus in enumerate(net.bus_ids):
@@ -51,6 +51,22 @@ def build_rectangular(net) -> AcopfModel:
         # widen by a relative 1e-12 so that rounding in cos/sin never cuts a feasible point off
         e.append(m.var(f"e_{bus}", low - 1e-12 * abs(low) - 1e-300 if i != net.ref else max(low, 0.0), vmax))
         f.append(m.var(f"f_{bus}", -spread * (1 + 1e-12), spread * (1 + 1e-12)) if i != net.ref else m.var(f"f_{bus}", 0.0, 0.0))
+    return e, f
+
+
+def check_angle_limits(net) -> None:
+    """The rectangular forms of the angle-difference limits need them within (-90, 90) degrees."""
+    for k in range(net.n_branch):
+        low, high = float(net.angmin[k]), float(net.angmax[k])
+        if not (-math.pi / 2 < low <= high < math.pi / 2):
+            raise ValueError(f"branch {k + 1}: angle-difference limits must lie within (-90, 90) degrees for the "
+                             "rectangular and lifted formulations")
+
+
+def build_rectangular(net) -> AcopfModel:
+    check_angle_limits(net)
+    m = gv.Model(f"acopf_{net.name}_rect")
+    e, f = voltage_variables(m, net)
     pg, qg = generator_variables(m, net)
     squared = [e[i] ** 2 + f[i] ** 2 for i in range(net.n_bus)]
     rows = []
@@ -62,9 +78,6 @@ def build_rectangular(net) -> AcopfModel:
         flows.append(flow)
         rows += thermal_limits(net, k, flow)
         low, high = float(net.angmin[k]), float(net.angmax[k])
-        if not (-math.pi / 2 < low <= high < math.pi / 2):
-            raise ValueError(f"branch {k + 1}: angle-difference limits must lie within (-90, 90) degrees for the "
-                             "rectangular formulation")
         rows += [wr >= 0, wi - math.tan(high) * wr <= 0, wi - math.tan(low) * wr >= 0]
     m.constrain(rows + balances(net, pg, qg, squared, flows) + losses_cut(net, pg, squared))
     return AcopfModel(m, total_cost(net, pg), e, f, pg, qg, "rectangular")

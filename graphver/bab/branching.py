@@ -164,3 +164,64 @@ class BaBSRScore(BBPSScore):
 
 
 NODE_HEURISTICS = {"bbps": BBPSScore, "babsr": BaBSRScore}
+
+
+def nonlinear_support(tape: Tape) -> Tensor:
+    """Boolean [outputs, inputs]: input i enters output row q through a nonlinear op (it is an ancestor of
+    an argument of a nonlinear node that is an ancestor of q). Splitting such an input tightens the row's
+    relaxation; splitting an input that enters only linearly does not."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from graphver.bounds.plan import reach
+
+    key = ("nonlinear_support",)
+    if key in tape.cache:
+        return tape.cache[key]
+    outputs = tape.outputs.cpu().numpy().astype(np.int64)
+    upto = max(tape.instruction_of(int(t)) for t in outputs)
+    support = np.zeros((len(outputs), tape.n_inputs), dtype=bool)
+    nonlinear = [instr for instr in tape.instructions[: upto + 1] if instr.kind != "linear"]
+    if nonlinear:
+        rows = reach(tape, outputs, upto).tocsr()  # [width, Q]
+        args = np.concatenate([a.cpu().numpy() for instr in nonlinear for a in instr.args]).astype(np.int64)
+        owners = np.concatenate([np.arange(instr.start, instr.stop) for instr in nonlinear for _ in instr.args])
+        ancestors = reach(tape, args, upto).tocsr()[: tape.n_inputs]  # [inputs, M]
+        feeds = rows[owners]  # [M, Q]: entry m's nonlinear node reaches row q
+        support = ((ancestors.astype(np.int64) @ feeds.astype(np.int64)) > 0).toarray().T
+    result = torch.as_tensor(np.asarray(support), dtype=torch.bool)
+    tape.cache[key] = result
+    return result
+
+
+LP_SPLIT_MARGIN = 0.25  # an LP-point split stays this share of the width away from the box's ends
+
+
+def lp_branching(tape: Tape, support: Tensor, points: Tensor, multipliers: Tensor, lower: Tensor, upper: Tensor,
+                 root_width: Tensor, n_rows: int) -> tuple[Tensor, Tensor]:
+    """Spatial branching from each domain's LP solution x*: a constraint row that x* violates (c_k(x*) > 0)
+    is where the relaxation is loose, weighted by its multiplier (how much the bound rests on it). Each such
+    row scores the inputs that enter it nonlinearly, times their width relative to the root box; the best
+    is split near x* (clamped ``LP_SPLIT_MARGIN`` inside), which cuts x* off. Returns (input [B], point [B]);
+    input -1 where x* violates nothing or there is no x*."""
+    from graphver.tape.evaluate import evaluate
+
+    batch = lower.shape[0]
+    none = torch.full((batch,), -1, dtype=torch.long, device=lower.device)
+    has = ~torch.isnan(points).any(dim=1)
+    x = torch.where(has[:, None], points, lower + (upper - lower) / 2)
+    x = torch.minimum(torch.maximum(x, lower), upper)
+    with torch.no_grad():
+        values = torch.nan_to_num(evaluate(tape, x), nan=0.0, posinf=0.0, neginf=0.0)
+    violation = values[:, n_rows:].clamp(min=0)
+    weight = violation * (multipliers + 1e-6 * (1.0 + multipliers.amax(dim=1, keepdim=True)))
+    width = upper - lower
+    relative = torch.where(root_width > 0, width / torch.where(root_width > 0, root_width, 1.0), torch.zeros_like(width))
+    scores = (weight @ support[n_rows:].to(weight.dtype)) * relative
+    choice = scores.argmax(dim=1)
+    take = torch.arange(batch, device=lower.device)
+    usable = has & (scores[take, choice] > 0)
+    low, high = lower[take, choice], upper[take, choice]
+    margin = LP_SPLIT_MARGIN * (high - low)
+    point = torch.minimum(torch.maximum(x[take, choice], low + margin), high - margin)
+    return torch.where(usable, choice, none), point

@@ -29,20 +29,21 @@ import torch
 from torch import Tensor
 
 from graphver.bab.bounding import BatchBounds, bound_batch
-from graphver.bab.branching import NODE_HEURISTICS, BranchContext, Candidates, InputWidthScore
+from graphver.bab.branching import NODE_HEURISTICS, BranchContext, Candidates, InputWidthScore, lp_branching, nonlinear_support
 from graphver.bab.domains import Domains, DomainStore
 from graphver.bab.obbt import obbt
 from graphver.bab.progress import Progress
 from graphver.bounds.fbbt import fbbt
 from graphver.bounds.ibp import NodeSplits
 from graphver.bounds.lagrangian import lagrangian_lower, lp_multipliers
+from graphver.bounds.lp import lp_lower, point_variant, relaxation_variants
 from graphver.bounds.plan import plan_for
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
 from graphver.search.ipopt import ValueSearch, ipopt_available
 from graphver.search.local import corners, projected_gradient, random_points
 from graphver.tape import compile_expressions
-from graphver.tape.evaluate import evaluate
+from graphver.tape.evaluate import evaluate, evaluate_all
 
 
 NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
@@ -101,6 +102,8 @@ class Engine:
         self.starts = starts  # the caller's points [S, n], evaluated first (e.g. a known good solution)
         self.multipliers: Tensor | None = None  # Lagrangian multipliers of the root's LP [rows, constraint rows]
         self.multiplier_scale: Tensor | None = None
+        self.support: Tensor | None = None  # [outputs, inputs]: inputs that enter each row nonlinearly
+        self.root_width: Tensor | None = None
         self.ipopt = self.make_ipopt()
         self.ipopt_interval = options.ipopt_every  # rounds between periodic IPOPT searches (backs off)
         self.ipopt_next = options.ipopt_every
@@ -224,6 +227,13 @@ class Engine:
             self.stats.lagrangian_improved += int((lagrangian > rows).any(dim=1).sum())
             rows = torch.maximum(rows, lagrangian)
             self.stats.time_lagrangian += time.perf_counter() - start_lagrangian
+        lp_choice = None
+        if self.constraint_rows and self.options.lp_bounds and "offset" in result.record:
+            start_lp = time.perf_counter()
+            lp_rows, lp_choice = self.lp_bound(result, lower, upper)
+            self.stats.lp_improved += int((lp_rows > rows).any(dim=1).sum())
+            rows = torch.maximum(rows, lp_rows)
+            self.stats.time_lp += time.perf_counter() - start_lp
         # a constraint row certified > 0 on the whole domain: no feasible point in it
         infeasible = empty | (result.rows_lower[:, self.n_rows :] > 0).any(dim=1)
         if self.constraint_rows:
@@ -239,6 +249,10 @@ class Engine:
         row = rows.argmin(dim=1) if self.combine == "all" else rows.argmax(dim=1)
         start = time.perf_counter()
         choice = self.decide(result, lower, upper, row)
+        if lp_choice is not None:  # spatial branching on the LP's worst relaxation error, where it has one
+            has = lp_choice[0] >= 0
+            choice = (torch.where(has, lp_choice[0], choice[0]), torch.where(has, lp_choice[1], choice[1]),
+                      torch.where(has, torch.full_like(choice[2], -1), choice[2]), choice[3])
         self.stats.time_branch += time.perf_counter() - start
         kept = result.alphas if result.alphas is not None else torch.zeros(lower.shape[0], 0, dtype=lower.dtype,
                                                                                     device=lower.device)
@@ -246,11 +260,60 @@ class Engine:
             kept = torch.zeros(lower.shape[0], 0, dtype=lower.dtype, device=lower.device)
         return Domains(lower, upper, split_lo, split_hi, lower_bound, depth, row, *choice, kept.to(lower.device))
 
-    def decide(self, result: BatchBounds, lower, upper, row):
-        """Each domain's best input split and best node split (scores from its own bound pass)."""
+    def output_plan(self):
+        """The backward plan of the final pass (all outputs)."""
         if self.plan is None:
             targets = self.tape.outputs
             self.plan = plan_for(self.tape, targets, max(self.tape.instruction_of(int(t)) for t in targets))
+        return self.plan
+
+    def lp_bound(self, result: BatchBounds, lower: Tensor, upper: Tensor) -> tuple[Tensor, tuple | None]:
+        """LP bounds of every row over each domain (``graphver.bounds.lp``) from the pass's linear bounds and
+        their variants, each LP point a candidate; and the split each LP suggests (``lp_branching``)."""
+        q = self.tape.n_outputs
+        variants = [(result.record["input_coef"][:, :q], result.record["offset"][:, :q])]
+        variants += relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi)
+        best = None
+        for cut_round in range(1 + self.options.lp_cut_rounds):
+            con_coef = torch.cat([c[:, self.n_rows :] for c, _ in variants], 1)
+            con_offset = torch.cat([o[:, self.n_rows :] for _, o in variants], 1)
+            bounds, points = [], None
+            for r in range(self.n_rows):
+                obj_coef = torch.stack([c[:, r] for c, _ in variants], 1)
+                obj_offset = torch.stack([o[:, r] for _, o in variants], 1)
+                bound, found, mu = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower, upper)
+                bounds.append(bound)
+                if r == 0:
+                    points, multipliers = found, mu
+            self.stats.lp_solved += lower.shape[0] * self.n_rows
+            best = torch.stack(bounds, 1) if best is None else torch.maximum(best, torch.stack(bounds, 1))
+            if cut_round == self.options.lp_cut_rounds:
+                break
+            # cuts: the relaxation lines tightest at the LP point (box centre where there is none)
+            at = torch.where(torch.isnan(points), lower + (upper - lower) / 2, points)
+            at = torch.minimum(torch.maximum(at, lower), upper)
+            with torch.no_grad():
+                values = evaluate_all(self.tape, at)
+            values = torch.minimum(torch.maximum(values, result.lo), result.hi)
+            variants.append(point_variant(self.tape, self.output_plan(), result.lo, result.hi, values))
+        has_point = ~torch.isnan(points).any(dim=1)
+        if bool(has_point.any()):
+            inside = torch.minimum(torch.maximum(points[has_point], lower[has_point]), upper[has_point])
+            self.consider(inside, "lp")
+        choice = None
+        if self.mode == "bound":
+            choice = lp_branching(self.tape, self.lp_support(), points, multipliers.view(lower.shape[0], len(variants), -1).sum(1),
+                                  lower, upper, self.root_width, self.n_rows)
+        return best, choice
+
+    def lp_support(self) -> Tensor:
+        if self.support is None:
+            self.support = nonlinear_support(self.tape).to(self.device)
+        return self.support
+
+    def decide(self, result: BatchBounds, lower, upper, row):
+        """Each domain's best input split and best node split (scores from its own bound pass)."""
+        self.output_plan()
         bad = result.domain_error
         width = upper - lower
         if "input_coef" in result.record:
@@ -520,6 +583,7 @@ class Engine:
         deadline = start + opts.timeout
         self.deadline = deadline
         lower, upper = self.model.boxes_tensor(None, None, self.dtype, self.device)
+        self.root_width = (upper - lower)[0]
         k = self.candidates.nodes.numel()
         split_lo = torch.full((1, k), -math.inf, dtype=self.dtype, device=self.device)
         split_hi = torch.full((1, k), math.inf, dtype=self.dtype, device=self.device)

@@ -46,6 +46,29 @@ class relu(sympy.Function):  # noqa: N801
         return self.args[0].is_real
 
 
+class quad_over_lin(sympy.Function):  # noqa: N801
+    """x**2 / y, defined for y > 0: jointly convex, with tangent-plane relaxations (the rotated cone
+    x**2 <= y*z is ``quad_over_lin(x, y) <= z``). Undefined (nan) where y <= 0."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, x, y):
+        if y.is_number and x.is_number:
+            return x**2 / y if y.is_positive else sympy.nan
+        return None
+
+    def fdiff(self, argindex=1):
+        x, y = self.args
+        return 2 * x / y if argindex == 1 else -(x**2) / y**2
+
+    def _eval_is_real(self):
+        return (self.args[0].is_real and self.args[1].is_positive) or None
+
+    def _eval_rewrite_as_Pow(self, x, y, **kwargs):
+        return x**2 / y
+
+
 abs_ = Abs  # sympy's Abs; ``abs(x)`` (Python's builtin) also works on sympy expressions
 minimum = Min
 maximum = Max
@@ -61,6 +84,7 @@ SUPPORTED_FUNCTIONS = {
     "tanh": tanh,
     "sigmoid": sigmoid,
     "relu": relu,
+    "quad_over_lin": quad_over_lin,
     "Abs": Abs,
     "Min": Min,
     "Max": Max,

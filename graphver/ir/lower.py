@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sympy
 
-from graphver.dsl.functions import relu, sigmoid
+from graphver.dsl.functions import quad_over_lin, relu, sigmoid
 from graphver.errors import ModelError, UnsupportedOpError
 from graphver.ir.graph import IRGraph
 
@@ -33,7 +33,7 @@ UNARY_FUNCTIONS = {
 
 SUPPORTED_TEXT = (
     "+, -, * (constants and products), / , ** (integer, real and symbolic exponents), "
-    "sqrt, exp, log, sin, cos, tan, atan, tanh, sigmoid, relu, Abs, Min, Max"
+    "sqrt, exp, log, sin, cos, tan, atan, tanh, sigmoid, relu, Abs, Min, Max, quad_over_lin"
 )
 
 
@@ -78,6 +78,7 @@ def sympy_function_of(op: str):
         pow_int=lambda v, p: v ** int(p),
         pow_real=lambda v, p: v**p,
         mul=lambda a, b, p=None: a * b,
+        quad_over_lin=lambda a, b, p=None: quad_over_lin(a, b),
     )
     return functions[op]
 
@@ -152,6 +153,9 @@ class Lowerer:
             return self._lower_pow(expr, label)
         if isinstance(expr, (sympy.Max, sympy.Min)):
             return self._lower_minmax(expr, label)
+        if isinstance(expr, quad_over_lin):
+            x, y = (self.lower(a) for a in expr.args)
+            return self.ir.add("binary", label, op="quad_over_lin", param=None, args=(x, y))
         for sympy_function, op in UNARY_FUNCTIONS.items():
             if isinstance(expr, sympy_function):
                 if len(expr.args) != 1:

@@ -213,6 +213,16 @@ class UnaryOp:
         alpha = torch.where(span > 0, (k - smin) / torch.where(span > 0, span, torch.ones_like(span)), 0.5)
         return torch.nan_to_num(alpha, nan=0.5).clamp(0.0, 1.0)
 
+    def tight_alpha(self, l: Tensor, u: Tensor, x: Tensor, param: float | None = None) -> tuple[Tensor, Tensor]:
+        """Parameters (lower line, upper line) whose lines have the slope f'(x): tangent at x where f is
+        convex (lower) or concave (upper) there; clamped into [0, 1] like every parameter."""
+        smin, smax = self.clamped_slope_range(l, u, param)
+        span = smax - smin
+        slope = self.df(torch.minimum(torch.maximum(x, l), u), param)
+        alpha = torch.where(span > 0, (slope - smin) / torch.where(span > 0, span, torch.ones_like(span)), 0.5)
+        alpha = torch.nan_to_num(alpha, nan=0.5).clamp(0.0, 1.0)
+        return alpha, alpha
+
     def relax(
         self,
         l: Tensor,
@@ -242,7 +252,7 @@ class UnaryOp:
 
 
 class BinaryOp:
-    """A scalar function of two arguments (only the product at present)."""
+    """A scalar function of two arguments (the product, and x^2/y)."""
 
     name: str = ""
     ulps: float = 1.0
@@ -265,6 +275,10 @@ class BinaryOp:
 
     def default_alpha(self, lx: Tensor, ux: Tensor, ly: Tensor, uy: Tensor, param=None) -> Tensor:
         return torch.full_like(lx, 0.5)
+
+    def tight_alpha(self, lx, ux, ly, uy, x, y, param=None) -> tuple[Tensor, Tensor]:
+        """Parameters (lower, upper plane) whose planes are tightest at the point (x, y)."""
+        raise NotImplementedError
 
     def domain_violation(self, lx, ux, ly, uy, param=None) -> Tensor:
         return torch.zeros_like(lx, dtype=torch.bool)

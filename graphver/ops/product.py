@@ -53,7 +53,98 @@ class Mul(BinaryOp):
         upper_bias = sanitize_upper(upper_bias + margin(upper_x, upper_y, upper_bias))
         return PlaneRelaxation(lower_x, lower_y, lower_bias, upper_x, upper_y, upper_bias)
 
+    def tight_alpha(self, lx, ux, ly, uy, x, y, param=None):
+        """Per line, the McCormick plane (r = 1: P1 / P3, r = 0: P2 / P4) that is tighter at (x, y)."""
+        lower_1 = ly * x + lx * y - lx * ly
+        lower_2 = uy * x + ux * y - ux * uy
+        upper_3 = uy * x + lx * y - lx * uy
+        upper_4 = ly * x + ux * y - ux * ly
+        return (lower_1 >= lower_2).to(x.dtype), (upper_3 <= upper_4).to(x.dtype)
+
     def branch_point(self, l, u, param=None):
         """Split a factor at 0 when its interval contains 0 (where McCormick is loosest), else the midpoint."""
         inside = (l < 0) & (u > 0)
         return torch.where(inside, torch.zeros_like(l), l + (u - l) / 2)
+
+
+@register
+class QuadOverLin(BinaryOp):
+    """x^2 / y for y > 0: jointly convex (the perspective of x^2), e.g. the rotated second-order cone
+    x^2 <= y z written as quad_over_lin(x, y) <= z.
+
+    Lower planes: the tangent planes. f is homogeneous of degree 1, so the tangent plane at (x0, y0)
+    depends only on the ratio r = x0 / y0 and has no constant: x^2/y >= 2r x - r^2 y for every real r and
+    y > 0, since x^2/y - 2r x + r^2 y = (x - r y)^2 / y >= 0. The parameter picks r in the range of x/y on
+    the box. Upper plane: f is convex, so a plane above f at the box's four corners is above f on the whole
+    box; the slopes are the chord slopes of the corners, the bias covers every corner.
+    """
+
+    name = "quad_over_lin"
+    domain = "y > 0"
+
+    def f(self, x, y, param=None):
+        return torch.where(y > 0, x * x / y, torch.full_like(y, float("nan")))
+
+    def df(self, x, y, param=None):
+        """(2x/y, -x^2/y^2)."""
+        return 2 * x / y, -(x / y) ** 2
+
+    def domain_violation(self, lx, ux, ly, uy, param=None):
+        return ~(ly > 0)
+
+    def interval(self, lx, ux, ly, uy, param=None):
+        sq_low = torch.where((lx <= 0) & (ux >= 0), torch.zeros_like(lx), torch.minimum(lx * lx, ux * ux))
+        sq_high = torch.maximum(lx * lx, ux * ux)
+        eps = eps_of(lx)
+        low = sq_low / uy * (1 - 4 * eps)
+        high = sq_high / ly * (1 + 4 * eps) + tiny_of(lx)
+        bad = ~(ly > 0)
+        low = torch.where(bad, torch.full_like(low, -torch.inf), low)
+        high = torch.where(bad, torch.full_like(high, torch.inf), high)
+        return sanitize_lower(low), sanitize_upper(high)
+
+    def ratio_range(self, lx, ux, ly, uy):
+        safe_ly = torch.where(ly > 0, ly, torch.ones_like(ly))
+        safe_uy = torch.where(uy > 0, uy, torch.ones_like(uy))
+        ratios = torch.stack([lx / safe_ly, lx / safe_uy, ux / safe_ly, ux / safe_uy], -1)
+        return ratios.amin(-1), ratios.amax(-1)
+
+    def relax(self, lx, ux, ly, uy, param=None, alpha_lower=None, alpha_upper=None):
+        eps = eps_of(lx)
+        rmin, rmax = self.ratio_range(lx, ux, ly, uy)
+        a = torch.full_like(lx, 0.5) if alpha_lower is None else alpha_lower.clamp(0.0, 1.0)
+        r = rmin + a * (rmax - rmin)
+        lower_x = 2 * r  # exact
+        square = r * r
+        lower_y = -square
+        # only r*r rounds: 2r x - fl(r^2) y <= x^2/y + |r^2 - fl(r^2)| y
+        lower_bias = -(2 * eps * square * uy.abs() + tiny_of(lx))
+        # upper: chord slopes through the corners, bias lifted over all four
+        safe_ly = torch.where(ly > 0, ly, torch.ones_like(ly))
+        safe_uy = torch.where(uy > 0, uy, torch.ones_like(uy))
+        mid_y = safe_ly / 2 + safe_uy / 2
+        upper_x = (lx + ux) / mid_y
+        mean_square = (lx * lx + ux * ux) / 2
+        upper_y = -mean_square / (safe_ly * safe_uy)
+        corners_x = torch.stack([lx, lx, ux, ux], -1)
+        corners_y = torch.stack([safe_ly, safe_uy, safe_ly, safe_uy], -1)
+        values = corners_x * corners_x / corners_y
+        gaps = values - upper_x[..., None] * corners_x - upper_y[..., None] * corners_y
+        sizes = values.abs() + (upper_x[..., None] * corners_x).abs() + (upper_y[..., None] * corners_y).abs()
+        upper_bias = (gaps + 8 * eps * sizes).amax(-1) + tiny_of(lx)
+        bad = ~(ly > 0)
+        lower_bias = torch.where(bad, torch.full_like(lower_bias, -torch.inf), lower_bias)
+        upper_bias = torch.where(bad, torch.full_like(upper_bias, torch.inf), upper_bias)
+        return PlaneRelaxation(lower_x, lower_y, sanitize_lower(lower_bias), upper_x, upper_y, sanitize_upper(upper_bias))
+
+    def tight_alpha(self, lx, ux, ly, uy, x, y, param=None):
+        """The tangent plane at (x, y): the ratio x / y."""
+        rmin, rmax = self.ratio_range(lx, ux, ly, uy)
+        span = rmax - rmin
+        safe = torch.where(y > 0, y, torch.ones_like(y))
+        alpha = torch.where(span > 0, (x / safe - rmin) / torch.where(span > 0, span, torch.ones_like(span)), 0.5)
+        alpha = torch.nan_to_num(alpha, nan=0.5).clamp(0.0, 1.0)
+        return alpha, torch.full_like(alpha, 0.5)
+
+    def branch_point(self, l, u, param=None):
+        return l + (u - l) / 2

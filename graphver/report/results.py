@@ -52,6 +52,9 @@ class BabStats:
     obbt_kept: list = field(default_factory=list)  # per root OBBT round: sum of widths after / before
     lagrangian_improved: int = 0  # domains whose bound the Lagrangian (multipliers on constraints) raised
     time_lagrangian: float = 0.0  # part of time_bound
+    lp_solved: int = 0  # LPs of domain relaxations solved (graphver.bounds.lp)
+    lp_improved: int = 0  # domains whose bound the LP raised above CROWN's and the Lagrangian's
+    time_lp: float = 0.0  # part of time_bound
     constraint_infeasible: int = 0  # domains pruned as infeasible (tightening or a constraint's certified bound)
     incumbent_from: str = ""  # which search found the best point: sampling, projected gradient, ipopt, domain centre
     ipopt: str = ""  # "used", "off", or why it is unavailable

@@ -1,0 +1,111 @@
+"""The ACOPF with lifted voltage products: an exact reformulation of the rectangular model, and the default.
+
+Besides the rectangular voltages e_i, f_i (``rectangular.py``) it has one variable per product that the
+flows use, linked to the voltages by equalities:
+
+    w_i = e_i^2 + f_i^2 (= vm_i^2),   wr_ij = e_i e_j + f_i f_j,   wi_ij = f_i e_j - e_i f_j
+
+(one pair wr, wi per connected bus pair, shared by parallel branches). Every flow, balance,
+angle-difference limit and the losses cut is then linear in (w, wr, wi, pg, qg), so its relaxation is
+exact, and all the nonlinearity sits in the linking equalities, each relaxed once for all the rows that
+use the product: the relaxation lives in the lifted space of the SOC and QC relaxations, instead of
+giving each balance row its own relaxation of the same products. The valid redundant inequality
+
+    wr_ij^2 + wi_ij^2 <= w_i w_j      (|V_i V_j*|^2 = |V_i|^2 |V_j|^2)
+
+adds the second-order-cone constraint of the SOC relaxation, written in its convex form
+wr^2/w_j + wi^2/w_j <= w_i (``gv.quad_over_lin``, w_j > 0), whose tangent planes the LP bounds use
+as outer approximation cuts (a product w_i w_j would be relaxed by McCormick planes, as loose as the
+curvature the cone has to capture). Voltage limits are the boxes of w_i;
+the lifted variables' boxes follow from the magnitude and angle-difference limits (wr = vm_i vm_j
+cos(va_i - va_j), wi = vm_i vm_j sin(va_i - va_j)), widened by a relative 1e-12 against rounding, so no
+feasible point is cut off.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy
+
+import graphver as gv
+from acopf.formulations.polar import (AcopfModel, balances, branch_parameters, generator_variables, losses_cut,
+                                     thermal_limits, total_cost)
+from acopf.formulations.rectangular import check_angle_limits, voltage_variables
+
+WIDEN = 1e-12  # relative widening of the lifted boxes: cos/sin and products round
+
+
+def widened(low: float, high: float) -> tuple[float, float]:
+    return low - WIDEN * abs(low) - 1e-300, high + WIDEN * abs(high) + 1e-300
+
+
+def product_box(net, i: int, j: int, low_angle: float, high_angle: float) -> tuple[tuple, tuple]:
+    """Boxes of wr = vm_i vm_j cos(d) and wi = vm_i vm_j sin(d) for d in [low_angle, high_angle] (within
+    +-90 degrees, so cos > 0)."""
+    small, large = float(net.vmin[i] * net.vmin[j]), float(net.vmax[i] * net.vmax[j])
+    cos_low = min(math.cos(low_angle), math.cos(high_angle))
+    cos_high = 1.0 if low_angle <= 0.0 <= high_angle else max(math.cos(low_angle), math.cos(high_angle))
+    sin_low, sin_high = math.sin(low_angle), math.sin(high_angle)
+    wr = widened(small * cos_low, large * cos_high)
+    wi = widened(min(small * sin_low, large * sin_low), max(small * sin_high, large * sin_high))
+    return wr, wi
+
+
+def pair_limits(net) -> dict[tuple[int, int], tuple[float, float]]:
+    """Each connected bus pair (i, j), oriented as its first branch, with the intersection of the
+    angle-difference limits of va_i - va_j over its branches."""
+    limits: dict[tuple[int, int], tuple[float, float]] = {}
+    for k in range(net.n_branch):
+        i, j = int(net.f_bus[k]), int(net.t_bus[k])
+        low, high = float(net.angmin[k]), float(net.angmax[k])
+        if (j, i) in limits:
+            i, j, low, high = j, i, -high, -low
+        old = limits.get((i, j), (-math.inf, math.inf))
+        limits[(i, j)] = (max(old[0], low), min(old[1], high))
+    return limits
+
+
+def build_lifted(net) -> AcopfModel:
+    check_angle_limits(net)
+    m = gv.Model(f"acopf_{net.name}_lifted")
+    e, f = voltage_variables(m, net)
+    pg, qg = generator_variables(m, net)
+    links = []
+    w = []
+    for i, bus in enumerate(net.bus_ids):
+        w.append(m.var(f"w_{bus}", *widened(float(net.vmin[i]) ** 2, float(net.vmax[i]) ** 2)))
+        links.append((w[i], e[i] ** 2 + f[i] ** 2))
+    products = {}
+    rows = []
+    for (i, j), (low, high) in pair_limits(net).items():
+        if low > high:
+            raise ValueError(f"buses {net.bus_ids[i]} and {net.bus_ids[j]}: the angle-difference limits of their "
+                             "parallel branches do not intersect")
+        box_r, box_i = product_box(net, i, j, low, high)
+        name = f"{net.bus_ids[i]}_{net.bus_ids[j]}"
+        wr, wi = m.var(f"wr_{name}", *box_r), m.var(f"wi_{name}", *box_i)
+        products[(i, j)] = (wr, wi)
+        links += [(wr, e[i] * e[j] + f[i] * f[j]), (wi, f[i] * e[j] - e[i] * f[j])]
+        rows += [wi - math.tan(high) * wr <= 0, wi - math.tan(low) * wr >= 0]
+        rows.append(gv.quad_over_lin(wr, w[j]) + gv.quad_over_lin(wi, w[j]) - w[i] <= 0)
+    flows = []
+    for k in range(net.n_branch):
+        i, j = int(net.f_bus[k]), int(net.t_bus[k])
+        wr, wi = products[(i, j)] if (i, j) in products else (products[(j, i)][0], -products[(j, i)][1])
+        flow = lifted_flows(net, k, w[i], w[j], wr, wi)
+        flows.append(flow)
+        rows += thermal_limits(net, k, flow)
+    rows += [gv.Eq(variable - expression, 0) for variable, expression in links]
+    m.constrain(rows + balances(net, pg, qg, w, flows) + losses_cut(net, pg, w))
+    return AcopfModel(m, total_cost(net, pg), e, f, pg, qg, "lifted", links)
+
+
+def lifted_flows(net, k, w_from, w_to, wr, wi) -> tuple[sympy.Expr, ...]:
+    """(p_fr, q_fr, p_to, q_to) of branch k, linear in the lifted variables."""
+    g, b, bc, tr, ti, tm2 = branch_parameters(net, k)
+    p_fr = g / tm2 * w_from + (-g * tr + b * ti) / tm2 * wr + (-b * tr - g * ti) / tm2 * wi
+    q_fr = -(b + bc / 2) / tm2 * w_from - (-b * tr - g * ti) / tm2 * wr + (-g * tr + b * ti) / tm2 * wi
+    p_to = g * w_to + (-g * tr - b * ti) / tm2 * wr - (-b * tr + g * ti) / tm2 * wi
+    q_to = -(b + bc / 2) * w_to - (-b * tr + g * ti) / tm2 * wr - (-g * tr - b * ti) / tm2 * wi
+    return p_fr, q_fr, p_to, q_to

@@ -1,0 +1,177 @@
+"""LP bounds over constrained domains: the linear relaxation of a domain solved by an LP, certified by its
+duals.
+
+One CROWN pass gives every output row one linear lower bound over the domain's box. Running the same
+backward pass again with every relaxation parameter at 0 and at 1 (``relaxation_variants``) gives more
+valid lower bounds of the same rows: the two McCormick planes of a product, the tangents at both ends of
+a convex function, and so on. All of them hold at once, so for the objective f and constraint rows c_k
+
+    f(x) >= max_v (a_fv . x + o_fv),   0 >= c_k(x) >= a_kv . x + o_kv  for every v, on the feasible set,
+
+and the LP ``min t  s.t.  a_fv . x + o_fv <= t,  a_kv . x + o_kv <= 0,  x in box`` bounds f from below.
+The LP solver's answer is not trusted: its duals, sigma on the objective rows (rounded to dyadic
+rationals that sum to exactly 1) and mu >= 0 on the constraint rows, give the Lagrangian bound
+
+    f(x) >= sum_v sigma_v (a_fv . x + o_fv) + sum_kv mu_kv (a_kv . x + o_kv)   on the feasible set,
+
+evaluated over the box in floating point with its rounding slack (``lagrangian.combined_lower``). Wrong
+duals cost tightness, never soundness. When the LP finds the relaxation infeasible, a phase-one LP
+(``min s  s.t.  a_kv . x + o_kv <= s``) gives duals lambda (summing to 1) whose combination is certified
+positive over the box: then no point of the domain satisfies the constraints.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from graphver.bounds.crown import run_plan
+from graphver.bounds.lagrangian import combined_lower
+from graphver.bounds.plan import BackwardPlan
+from graphver.tape.tape import Tape
+
+DYADIC = 2.0**30  # objective weights are multiples of 2**-30: their sum is exactly 1 in floating point
+LARGEST = 1e100  # rows with larger coefficients are left out of the LP (their multiplier stays 0)
+
+
+def relaxation_variants(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, values=(0.0, 1.0)) -> list[tuple]:
+    """(input_coef [B, rows, n], offset [B, rows]) of a backward pass with every relaxation parameter set to
+    each of ``values`` (the positive rows of the plan only)."""
+    out = []
+    batch = lo.shape[0]
+    q = plan.rows // 2
+    for value in values:
+        alphas = {}
+        for number, step in enumerate(plan.steps):
+            if tape.instructions[step.instruction].kind != "linear":
+                alphas[number] = torch.full((2, batch, step.local.numel()), value, dtype=lo.dtype, device=lo.device)
+        record: dict = {}
+        run_plan(tape, plan, lo, hi, alphas, record)
+        out.append((record["input_coef"][:, :q], record["offset"][:, :q]))
+    return out
+
+
+def point_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, values: Tensor) -> dict[int, Tensor]:
+    """Relaxation parameters whose lines are tightest at given node values ([B, n_nodes], e.g. at an LP
+    point), per plan entry (``tight_alpha`` of each op: a tangent at the point for a convex function,
+    the McCormick plane nearer the point for a product). Every parameter gives sound lines; this only
+    chooses among them."""
+    from graphver.bounds.ibp import argument_bounds
+
+    alphas = {}
+    for number, step in enumerate(plan.steps):
+        instr = tape.instructions[step.instruction]
+        if instr.kind == "linear":
+            continue
+        flat = [t.index_select(1, step.local) for pair in argument_bounds(instr, lo, hi) for t in pair]
+        at = [values.index_select(1, a[step.local]) for a in instr.args]
+        low, high = instr.op_object.tight_alpha(*flat, *at, instr.param)
+        alphas[number] = torch.stack([low, high])
+    return alphas
+
+
+def point_variant(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+    """(input_coef, offset) of the backward pass with the lines tight at ``values`` (``point_alphas``)."""
+    record: dict = {}
+    run_plan(tape, plan, lo, hi, point_alphas(tape, plan, lo, hi, values), record)
+    q = plan.rows // 2
+    return record["input_coef"][:, :q], record["offset"][:, :q]
+
+
+def usable_rows(coef: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    return np.isfinite(offset) & (np.abs(offset) < LARGEST) & np.isfinite(coef).all(axis=1) & (np.abs(coef) < LARGEST).all(axis=1)
+
+
+def dyadic_weights(weights: np.ndarray) -> np.ndarray:
+    """Non-negative multiples of 2**-30 summing to exactly 1, close to ``weights`` / sum(weights)."""
+    weights = np.maximum(np.nan_to_num(weights, nan=0.0), 0.0)
+    total = weights.sum()
+    if not total > 0:
+        weights, total = np.ones_like(weights), float(len(weights))
+    units = np.floor(weights / total * DYADIC)
+    units[int(np.argmax(weights))] += DYADIC - units.sum()
+    return units / DYADIC
+
+
+def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray, con_offset: np.ndarray,
+             lower: np.ndarray, upper: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
+    """One domain's LP. Returns (status, objective weights [V], constraint multipliers [K], LP point or None);
+    status "optimal", "infeasible" (the multipliers are then phase one's, the weights zero) or "failed"."""
+    from scipy.optimize import linprog
+
+    v, n = obj_coef.shape
+    k = con_coef.shape[0]
+    keep = usable_rows(con_coef, con_offset)
+    a_ub = np.block([[obj_coef, -np.ones((v, 1))], [con_coef[keep], np.zeros((int(keep.sum()), 1))]])
+    b_ub = np.concatenate([-obj_offset, -con_offset[keep]])
+    bounds = np.column_stack([np.append(lower, -np.inf), np.append(upper, np.inf)])
+    cost = np.zeros(n + 1)
+    cost[-1] = 1.0
+    mu = np.zeros(k)
+    try:
+        solution = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    except (ValueError, np.linalg.LinAlgError):
+        return "failed", np.zeros(v), mu, None
+    if solution.status == 0 and solution.ineqlin is not None:
+        duals = np.maximum(-np.asarray(solution.ineqlin.marginals), 0.0)
+        mu[keep] = duals[v:]
+        return "optimal", dyadic_weights(duals[:v]), mu, solution.x[:n]
+    if solution.status != 2 or not keep.any():
+        return "failed", np.zeros(v), mu, None
+    # phase one: min s subject to c_kv <= s; its duals sum to 1 and certify infeasibility when s* > 0
+    a_ub = np.hstack([con_coef[keep], -np.ones((int(keep.sum()), 1))])
+    try:
+        phase = linprog(cost, A_ub=a_ub, b_ub=-con_offset[keep], bounds=bounds, method="highs")
+    except (ValueError, np.linalg.LinAlgError):
+        return "failed", np.zeros(v), mu, None
+    if phase.status != 0 or phase.ineqlin is None:
+        return "failed", np.zeros(v), mu, None
+    mu[keep] = np.maximum(-np.asarray(phase.ineqlin.marginals), 0.0)
+    return "infeasible", np.zeros(v), mu, None
+
+
+def lp_lower(obj_coef: Tensor, obj_offset: Tensor, con_coef: Tensor, con_offset: Tensor, lower: Tensor,
+             upper: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Certified LP bounds of one objective row over each domain's feasible part.
+
+    obj_coef [B, V, n], obj_offset [B, V]: linear lower bounds of the objective; con_coef [B, K, n],
+    con_offset [B, K]: of the constraint rows (<= 0). Returns (bound [B]: +inf where the domain is proven
+    empty, -inf where nothing could be certified; LP points [B, n], NaN where none; multipliers [B, K])."""
+    batch, v, n = obj_coef.shape
+    k = con_coef.shape[1]
+    to_np = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
+    oc, oo, cc, co, lo, hi = map(to_np, (obj_coef, obj_offset, con_coef, con_offset, lower, upper))
+    weights = np.zeros((batch, v))
+    mu = np.zeros((batch, k))
+    points = np.full((batch, n), np.nan)
+    infeasible = np.zeros(batch, dtype=bool)
+    failed = np.zeros(batch, dtype=bool)
+    for b in range(batch):
+        status, weights[b], mu[b], point = solve_lp(oc[b], oo[b], cc[b], co[b], lo[b], hi[b])
+        infeasible[b] = status == "infeasible"
+        failed[b] = status == "failed"
+        if point is not None:
+            points[b] = point
+    options = dict(dtype=obj_coef.dtype, device=obj_coef.device)
+    multipliers = torch.as_tensor(np.concatenate([weights, mu], axis=1), **options)[:, None, :]
+    # row 0 is zero: the objective enters through its weighted variants, the constraints through mu
+    zero_coef = torch.zeros(batch, 1, n, **options)
+    zero_offset = torch.zeros(batch, 1, **options)
+    coef = torch.nan_to_num(torch.cat([zero_coef, obj_coef, con_coef], 1), nan=0.0, posinf=0.0, neginf=0.0)
+    offset = torch.cat([zero_offset, obj_offset, con_offset], 1)
+    unusable = ~(torch.isfinite(offset) & (offset.abs() < LARGEST))
+    unusable |= ~(torch.isfinite(torch.cat([zero_coef, obj_coef, con_coef], 1)).all(dim=2))
+    multipliers = torch.where(unusable[:, None, 1:], torch.zeros_like(multipliers), multipliers)
+    offset = torch.where(unusable, torch.zeros_like(offset), offset)
+    bound = combined_lower(multipliers, coef, offset, lower, upper, 1)[:, 0]
+    # a weight on an unusable objective row was zeroed above: the weights no longer sum to 1
+    lost = (unusable[:, 1 : 1 + v] & torch.as_tensor(weights > 0, device=obj_coef.device)).any(dim=1)
+    proven_empty = torch.as_tensor(infeasible, device=obj_coef.device) & (bound > 0)
+    bound = torch.where(torch.as_tensor(infeasible | failed, device=obj_coef.device) | lost,
+                        torch.full_like(bound, -math.inf), bound)
+    bound = torch.where(torch.isnan(bound), torch.full_like(bound, -math.inf), bound)
+    bound = torch.where(proven_empty, torch.full_like(bound, math.inf), bound)
+    return bound, torch.as_tensor(points, **options), torch.as_tensor(mu, **options)
