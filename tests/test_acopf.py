@@ -155,3 +155,40 @@ def test_losses_cut_is_valid_and_tightens_the_root():
         assert pg.sum() - net.pd.sum() - (net.gs * vm**2).sum() >= -1e-8
     report = acopf.bound(CASES / "pglib_opf_case5_pjm.m", timeout=8, progress=False)
     assert 10_000 < report.lower <= 17551.8908 + 1e-6
+
+
+@pytest.mark.parametrize("name", sorted(BASELINE))
+def test_lifted_rows_hold_at_the_rectangular_solution(solutions, name):
+    """The lifted model at IPOPT's rectangular optimum, its lifted variables set from their links: every
+    row (linking equalities, SOC cuts, balances, limits) holds to the solver's accuracy and every
+    variable lies in its derived box, so the lifted set contains the ACOPF set; same cost."""
+    from acopf.bound import lifted_point
+
+    net = acopf.load(CASES / f"{name}.m")
+    rect = acopf.build_model(net, "rectangular")
+    local = rect.model.minimize(rect.objective, start=flat_start(rect, net), tol=1e-10)
+    lifted = acopf.build_model(net, "lifted")
+    point = lifted_point(lifted, local.point)
+    assert set(point) == set(lifted.model.names)
+    assert lifted.model.max_violation(point) <= 1e-7
+    # (IPOPT's point may sit 1e-9 outside a voltage limit: within its tolerance, as is the box of w)
+    inside = [lifted.model.lower[i] - 1e-8 <= point[n] <= lifted.model.upper[i] + 1e-8
+              for i, n in enumerate(lifted.model.names)]
+    assert all(inside)
+    assert float(lifted.objective.subs({s: point[s.name] for s in lifted.objective.free_symbols})) == pytest.approx(
+        local.value, rel=1e-12)
+
+
+def test_lifted_bound_closes_case3_by_domains_not_time():
+    """With the lifted formulation and LP cuts, case3_lmbd's gap falls below 1 % within 300 bounded domains
+    (a domain cap, so the test does not depend on the machine's speed)."""
+    report = acopf.bound(CASES / "pglib_opf_case3_lmbd.m", timeout=600, gap=1e-2, progress=False, max_explored=300)
+    assert report.formulation == "lifted"
+    assert report.lower <= 5812.6430 + 1e-6 and report.gap <= 1e-2, str(report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["pglib_opf_case5_pjm", "pglib_opf_case14_ieee"])
+def test_lifted_bound_closes_case5_and_case14(name):
+    report = acopf.bound(CASES / f"{name}.m", timeout=600, gap=1e-2, progress=False, max_explored=20000)
+    assert report.lower <= PRECISE[name] + 1e-6 and report.gap <= 1e-2, str(report)

@@ -82,6 +82,7 @@ OP_CASES = {
     "pow_real 0.3": lambda x, y: (y + 3) ** 0.3 * x,
     "pow_real -0.5": lambda x, y: (x + 2.5) ** -0.5 * y,
     "mul": lambda x, y: x * y * (x - y),
+    "quad_over_lin": lambda x, y: gv.quad_over_lin(x - 0.5 * y, y + 3) + y,
     "sin": lambda x, y: gv.sin(2 * x + y) * x,
     "cos": lambda x, y: gv.cos(x * y),
     "tan": lambda x, y: gv.tan(0.3 * x + 0.2 * y),

@@ -1,0 +1,169 @@
+"""LP bounds of constrained domains (graphver.bounds.lp), the quad_over_lin op and LP branching: the bounds
+stay below sampled feasible values whatever the LP solver answers, infeasibility is certified, and the
+cuts tighten."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import graphver as gv
+from graphver.bab.branching import nonlinear_support
+from graphver.bounds import lp as lp_module
+from graphver.bounds.lp import dyadic_weights, lp_lower
+from graphver.ops import REGISTRY
+from models.constrained import CONSTRAINED, FAST
+
+DT = torch.float64
+
+
+def test_dyadic_weights_sum_to_exactly_one():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        w = dyadic_weights(rng.random(rng.integers(1, 9)) * 10.0 ** rng.uniform(-8, 8))
+        assert (w >= 0).all() and math.fsum(w) == 1.0 and w.sum() == 1.0
+    assert dyadic_weights(np.zeros(3)).sum() == 1.0  # all-zero duals: uniform weights
+    assert dyadic_weights(np.array([np.nan, 1.0])).sum() == 1.0
+
+
+def test_quad_over_lin_tangent_planes_are_tight_and_sound():
+    op = REGISTRY["quad_over_lin"]
+    gen = torch.Generator().manual_seed(5)
+    n = 400
+    lx = torch.rand(n, generator=gen, dtype=DT) * 4 - 3
+    ux = lx + torch.rand(n, generator=gen, dtype=DT) * 3
+    ly = torch.rand(n, generator=gen, dtype=DT) * 2 + 1e-3
+    uy = ly + torch.rand(n, generator=gen, dtype=DT) * 2
+    x0 = lx + (ux - lx) * torch.rand(n, generator=gen, dtype=DT)
+    y0 = ly + (uy - ly) * torch.rand(n, generator=gen, dtype=DT)
+    low, high = op.tight_alpha(lx, ux, ly, uy, x0, y0)
+    planes = op.relax(lx, ux, ly, uy, None, low, high)
+    at = planes.lower_x * x0 + planes.lower_y * y0 + planes.lower_bias
+    exact = x0 * x0 / y0
+    assert torch.allclose(at, exact, rtol=1e-9, atol=1e-12)  # the tangent plane touches at (x0, y0)
+    s = torch.rand(n, 200, generator=gen, dtype=DT)
+    t = torch.rand(n, 200, generator=gen, dtype=DT)
+    x = lx[:, None] + (ux - lx)[:, None] * s
+    y = ly[:, None] + (uy - ly)[:, None] * t
+    f = x * x / y
+    lower = planes.lower_x[:, None] * x + planes.lower_y[:, None] * y + planes.lower_bias[:, None]
+    upper = planes.upper_x[:, None] * x + planes.upper_y[:, None] * y + planes.upper_bias[:, None]
+    assert bool((lower <= f).all()) and bool((f <= upper).all())
+    # outside its domain (y <= 0 possible) the op gives no finite relaxation
+    bad = op.relax(lx, ux, -uy, uy)
+    assert bool(torch.isinf(bad.lower_bias).all()) and bool(torch.isinf(bad.upper_bias).all())
+
+
+def test_mul_and_unary_tight_alpha_pick_the_tightest_lines():
+    mul = REGISTRY["mul"]
+    lx, ux, ly, uy = (torch.tensor([v], dtype=DT) for v in (-1.0, 2.0, 0.5, 3.0))
+    for x, y in ((-0.9, 0.6), (1.9, 2.9), (1.9, 0.6), (-0.9, 2.9)):
+        xs, ys = torch.tensor([x], dtype=DT), torch.tensor([y], dtype=DT)
+        chosen = mul.relax(lx, ux, ly, uy, None, *mul.tight_alpha(lx, ux, ly, uy, xs, ys))
+        for r in (0.0, 1.0):
+            other = mul.relax(lx, ux, ly, uy, None, torch.tensor([r], dtype=DT), torch.tensor([r], dtype=DT))
+            assert chosen.lower_x * xs + chosen.lower_y * ys + chosen.lower_bias >= other.lower_x * xs + other.lower_y * ys + other.lower_bias - 1e-12
+            assert chosen.upper_x * xs + chosen.upper_y * ys + chosen.upper_bias <= other.upper_x * xs + other.upper_y * ys + other.upper_bias + 1e-12
+    square = REGISTRY["pow_int"]
+    l, u, x = (torch.tensor([v], dtype=DT) for v in (-1.0, 3.0, 0.7))
+    lines = square.relax(l, u, 2.0, *square.tight_alpha(l, u, x, 2.0))
+    assert float(lines.lower_slope * x + lines.lower_bias) == pytest.approx(0.49, abs=1e-12)  # tangent at x
+
+
+def random_relaxation(rng, batch, v, k, n):
+    lower = torch.as_tensor(rng.uniform(-2, 0, (batch, n)))
+    upper = lower + torch.as_tensor(rng.uniform(0.1, 3, (batch, n)))
+    return (torch.as_tensor(rng.normal(size=(batch, v, n))), torch.as_tensor(rng.normal(size=(batch, v))),
+            torch.as_tensor(rng.normal(size=(batch, k, n))), torch.as_tensor(rng.normal(size=(batch, k)) - 1.0), lower, upper)
+
+
+def sampled_minimum(obj_coef, obj_offset, con_coef, con_offset, lower, upper, rng, samples=20000):
+    """min over sampled feasible points of max_v (a_v . x + o_v), per domain (inf where none feasible)."""
+    out = []
+    for b in range(lower.shape[0]):
+        x = lower[b] + (upper[b] - lower[b]) * torch.as_tensor(rng.random((samples, lower.shape[1])))
+        feasible = ((x @ con_coef[b].T + con_offset[b]) <= 0).all(dim=1)
+        value = (x @ obj_coef[b].T + obj_offset[b]).amax(dim=1)
+        out.append(float(value[feasible].min()) if bool(feasible.any()) else math.inf)
+    return torch.tensor(out, dtype=DT)
+
+
+def test_lp_bound_is_below_every_feasible_sample():
+    rng = np.random.default_rng(11)
+    data = random_relaxation(rng, 24, 3, 4, 3)
+    bound, points, mu = lp_lower(*data)
+    best = sampled_minimum(*data, rng)
+    assert bool((bound <= best).all())
+    has = torch.isfinite(best)
+    # on a bounded LP the certified value is the LP optimum, which sampling approaches from above
+    assert bool((best[has] - bound[has] < 0.2 * (1 + best[has].abs())).all())
+    assert bool((mu >= 0).all())
+
+
+def test_wrong_lp_duals_cost_tightness_never_soundness(monkeypatch):
+    rng = np.random.default_rng(12)
+    data = random_relaxation(rng, 16, 2, 5, 3)
+
+    def garbage(obj_coef, obj_offset, con_coef, con_offset, lower, upper):
+        v, k = obj_coef.shape[0], con_coef.shape[0]
+        return "optimal", dyadic_weights(rng.random(v)), rng.random(k) * 100, rng.random(lower.shape[0])
+
+    monkeypatch.setattr(lp_module, "solve_lp", garbage)
+    bound, _, _ = lp_lower(*data)
+    assert bool((bound <= sampled_minimum(*data, rng)).all())
+
+
+def test_infeasible_relaxation_is_certified_empty():
+    # x + y >= 3 and x + y <= 1 over [0, 2]^2: the LP is infeasible and phase one certifies it
+    coef = torch.tensor([[[-1.0, -1.0], [1.0, 1.0]]], dtype=DT)
+    offset = torch.tensor([[3.0, -1.0]], dtype=DT)
+    obj = torch.tensor([[[1.0, 0.0]]], dtype=DT)
+    bound, points, _ = lp_lower(obj, torch.zeros(1, 1, dtype=DT), coef, offset, torch.zeros(1, 2, dtype=DT),
+                                torch.full((1, 2), 2.0, dtype=DT))
+    assert bound.item() == math.inf and bool(torch.isnan(points).all())
+    # merely tight (x + y = 3 at the corner): not empty
+    offset = torch.tensor([[3.0, -4.0]], dtype=DT)
+    bound, _, _ = lp_lower(obj, torch.zeros(1, 1, dtype=DT), coef, offset, torch.zeros(1, 2, dtype=DT),
+                           torch.full((1, 2), 2.0, dtype=DT))
+    assert bound.item() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_nonlinear_support_names_the_inputs_that_enter_nonlinearly():
+    m = gv.Model("support")
+    x, y, z = m.var("x", -1, 1), m.var("y", -1, 1), m.var("z", 0.5, 2)
+    tape = m.compile([x + y, x * y + z, gv.quad_over_lin(x, z) - y])
+    support = nonlinear_support(tape)
+    assert support.tolist() == [[False, False, False], [True, True, False], [True, False, True]]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_root_lp_bounds_never_pass_the_known_optima(name):
+    """The root's LP bound with cuts (no branching, no IPOPT, no OBBT) is on the right side of the known
+    optimum; an infeasible problem is never given a finite bound above a feasible value (it has none).
+    Branch-and-bound to the optimum with LP bounds on is tests/test_constraints.py's job."""
+    problem = CONSTRAINED[name]()
+    result = problem.model.bound(problem.expr, sense=problem.sense, max_explored=1, progress=False, ipopt="off",
+                                 obbt_rounds=0, timeout=30)
+    assert result.stats.lp_solved >= 1
+    known = problem.known_value
+    if known is None:
+        return
+    slack = 1e-9 * (1 + abs(known))
+    assert result.lower <= known + slack if problem.sense == "min" else result.upper >= known - slack
+
+
+def test_soc_cuts_tighten_the_lp_bound():
+    """min -x - y subject to x^2/z + y^2/z <= 1, z in [1, 1]: the optimum is -sqrt(2); one LP with
+    the default lines only (no cuts) is much weaker than with five rounds of tangent cuts."""
+    m = gv.Model("disc")
+    x, y, z = m.var("x", -2, 2), m.var("y", -2, 2), m.var("z", 1, 1)
+    m.constrain(gv.quad_over_lin(x, z) + gv.quad_over_lin(y, z) <= 1)
+    plain = m.bound(-x - y, max_explored=1, progress=False, ipopt="off", obbt_rounds=0, lp_cut_rounds=0,
+                    lagrangian_iterations=0)
+    cut = m.bound(-x - y, max_explored=1, progress=False, ipopt="off", obbt_rounds=0, lp_cut_rounds=5,
+                  lagrangian_iterations=0)
+    assert plain.lower <= cut.lower <= -math.sqrt(2) + 1e-9
+    assert cut.lower > plain.lower + 0.5 and cut.lower > -1.6  # -2.25 without cuts, -1.569 with five rounds
