@@ -30,6 +30,8 @@ from pathlib import Path
 
 import sympy
 
+import graphver as gv
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.optimization import OPT_PROBLEMS  # noqa: E402
@@ -86,6 +88,8 @@ def to_scip(expr, variables, scip):
                 return scip_fn(walk(e.args[0]))
         if isinstance(e, sympy.Abs):
             return abs(walk(e.args[0]))
+        if isinstance(e, gv.quad_over_lin):
+            return walk(e.args[0]) ** 2 / walk(e.args[1])
         raise NotImplementedError(type(e).__name__)
 
     return walk(expr)
