@@ -6,7 +6,7 @@
     print(m.interval(x**2 - x))          # a certified [lower, upper]
 """
 
-from sympy import Abs, Eq, Max, Min, atan, cos, exp, log, sin, sqrt, tan, tanh
+from sympy import Abs, Eq, Max, Min, atan, cos, erf, exp, log, sin, sqrt, tan, tanh
 
 from graphver import ops  # noqa: F401  (registers every op)
 from graphver.dsl.functions import quad_over_lin, relu, sigmoid
@@ -34,6 +34,6 @@ maximum = Max
 __all__ = [
     "Abs", "All", "Any", "BabOptions", "Eq", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",
     "Max", "Min", "Model", "ModelError", "OptionError", "SolverUnavailableError", "Tape", "UnsupportedOpError",
-    "atan", "compile_expressions", "cos", "exp", "log", "maximum", "minimum", "quad_over_lin", "relu", "sigmoid", "sin", "sqrt",
+    "atan", "compile_expressions", "cos", "erf", "exp", "log", "maximum", "minimum", "quad_over_lin", "relu", "sigmoid", "sin", "sqrt",
     "tan", "tanh",
 ]

@@ -444,6 +444,7 @@ def main() -> None:
       graphver verify FILE.py     prove or refute the property `prop`
       graphver bound FILE.py      certified global min (or max) of `objective`
       graphver interval FILE.py   one pass of IBP, CROWN and alpha over the whole box
+      graphver vnncomp M.onnx P.vnnlib   decide a VNN-COMP instance (unsat / sat / unknown)
 
     Exit codes: 0 verified/solved, 1 falsified, 2 usage or input error, 3 unknown (timeout,
     domain cap, Ctrl-C), 4 internal error. `graphver COMMAND --help` describes FILE.
@@ -598,6 +599,13 @@ def add_plugin_commands(group: click.Group) -> None:
             click.echo(f"graphver: the {entry.name!r} command could not be loaded: {error}", err=True)
 
 
+def add_vnncomp_command(group: click.Group) -> None:
+    from graphver.io.vnncomp_cli import vnncomp
+
+    group.add_command(vnncomp, "vnncomp")
+
+
+add_vnncomp_command(main)
 add_plugin_commands(main)
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ OP_CASES = {
     "cos": lambda x, y: gv.cos(x * y),
     "tan": lambda x, y: gv.tan(0.3 * x + 0.2 * y),
     "atan": lambda x, y: gv.atan(3 * x - y) * y,
+    "erf": lambda x, y: gv.erf(0.7 * x - y) * x,
 }
 
 

@@ -64,7 +64,10 @@ class Engine:
     """One branch-and-bound run over ``rows`` (sympy expressions) on the model's box."""
 
     def __init__(self, model, rows, combine: str, mode: str, options: BabOptions, strict=None, label: str = "",
-                 starts: Tensor | None = None):
+                 starts: Tensor | None = None, tape=None, confirm=None):
+        """``tape``: a prebuilt tape whose outputs are the rows (importers such as ONNX; ``rows`` are then
+        only their labels and the model must have no constraints). ``confirm(point) -> (bool, margins)``
+        replaces the 30-digit sympy re-check of a candidate counterexample (e.g. by onnxruntime)."""
         self.model = model
         self.rows = list(rows)
         self.combine = combine
@@ -81,7 +84,13 @@ class Engine:
         # outputs: the rows (margins or objective), then the constraint rows c_k(x) <= 0
         self.n_rows = len(self.rows)
         self.constraint_rows = list(model.constraint_rows)
-        self.tape = compile_expressions(model.variables, self.rows + self.constraint_rows).to(device, self.dtype)
+        if tape is not None:
+            if self.constraint_rows or tape.n_outputs != self.n_rows:
+                raise ValueError("a prebuilt tape needs a model without constraints and one output per row")
+            self.tape = tape.to(device, self.dtype)
+        else:
+            self.tape = compile_expressions(model.variables, self.rows + self.constraint_rows).to(device, self.dtype)
+        self.confirm = confirm
         self.constraint_index = torch.arange(self.n_rows, self.tape.n_outputs, device=self.tape.device)
         self.exact_tape = self.tape.to(dtype=torch.float64)
         self.device = self.tape.device
@@ -172,6 +181,11 @@ class Engine:
         are evaluated exactly and sympy's evalf raises its working precision through cancellation: 30
         correct digits of each margin, not 30 digits of working precision (which a margin like
         (x + 1e-17)**2 - x**2 - 2e-17 x, exactly 1e-34, would lose to cancellation)."""
+        if self.confirm is not None:
+            violated, margins = self.confirm(point)
+            if violated:
+                self.confirmed_margins = [str(m) for m in margins]
+            return bool(violated)
         subs = {s: sympy.Rational(float(v)) for s, v in zip(self.model.variables, point.tolist())}
         margins = [sympy.N(r.subs(subs), 30) for r in self.rows]
         if not all(m.is_real for m in margins):
@@ -592,6 +606,8 @@ class Engine:
         status = None
         in_flight = None  # domains popped but not yet filed: returned to the store if the round is cut short
         try:
+            if self.quick_proof(store, lower, upper, split_lo, split_hi):
+                return self.finish(self.done(store), store, start)
             self.search_root(lower, upper)
             if self.constraint_rows and opts.obbt_rounds:
                 lower, upper = self.tighten_root(lower, upper)
@@ -640,6 +656,24 @@ class Engine:
                 store.push(in_flight)
         finally:
             progress.close()
+        return self.finish(status, store, start)
+
+    def quick_proof(self, store: DomainStore, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor) -> bool:
+        """``verify`` without constraints: one CROWN pass over the root box before any search; when it
+        proves every row, that is the answer (``stats.proved_by`` "crown") and the search is skipped."""
+        if self.mode != "verify" or self.constraint_rows or self.options.root_method == "ibp":
+            return False
+        depth = torch.zeros(1, dtype=torch.long, device=self.device)
+        root = self.bound(lower, upper, split_lo, split_hi, depth, None, "crown")
+        if not bool(self.prune_mask(root).all()):
+            return False
+        self.stats.proved_by = "crown"
+        self.file(store, root)
+        self.stats.history.append((0.0, self.proven_lower(store), self.best_value))
+        return True
+
+    def finish(self, status, store: DomainStore, start: float) -> Outcome:
+        opts = self.options
         self.stats.time_total = time.perf_counter() - start
         self.stats.domains_left = len(store)
         self.stats.stop_reason = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sympy
-from sympy import Abs, Max, Min, atan, cos, exp, log, sin, sqrt, tan, tanh
+from sympy import Abs, Max, Min, atan, cos, erf, exp, log, sin, sqrt, tan, tanh
 
 
 class sigmoid(sympy.Function):  # noqa: N801  (sympy function names are lower case)
@@ -82,6 +82,7 @@ SUPPORTED_FUNCTIONS = {
     "log": log,
     "sqrt": sqrt,
     "tanh": tanh,
+    "erf": erf,
     "sigmoid": sigmoid,
     "relu": relu,
     "quad_over_lin": quad_over_lin,

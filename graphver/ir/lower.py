@@ -26,6 +26,7 @@ UNARY_FUNCTIONS = {
     sympy.tan: "tan",
     sympy.atan: "atan",
     sympy.tanh: "tanh",
+    sympy.erf: "erf",
     sigmoid: "sigmoid",
     relu: "relu",
     sympy.Abs: "abs",
@@ -33,7 +34,7 @@ UNARY_FUNCTIONS = {
 
 SUPPORTED_TEXT = (
     "+, -, * (constants and products), / , ** (integer, real and symbolic exponents), "
-    "sqrt, exp, log, sin, cos, tan, atan, tanh, sigmoid, relu, Abs, Min, Max, quad_over_lin"
+    "sqrt, exp, log, sin, cos, tan, atan, tanh, erf, sigmoid, relu, Abs, Min, Max, quad_over_lin"
 )
 
 

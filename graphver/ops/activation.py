@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from graphver.ops.base import UnaryOp
@@ -40,6 +42,38 @@ class Tanh(UnaryOp):
 
     def slope_range(self, l, u, param=None):
         return s_shaped_slope_range(self, l, u, 1.0)
+
+
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+@register
+class Erf(UnaryOp):
+    """The error function (GELU networks: x * (1 + erf(x / sqrt 2)) / 2); S-shaped, f'(x) = 2/sqrt(pi) e^(-x^2)."""
+
+    name = "erf"
+    ulps = 16.0
+
+    def f(self, x, param=None):
+        return torch.erf(x)
+
+    def curvature_scaled(self, x, param=None):
+        # |f''(x)| = 2|x| f'(x)
+        return 2.0 * x.abs() ** 3 * TWO_OVER_SQRT_PI * torch.exp(-x * x)
+
+    def df(self, x, param=None):
+        return TWO_OVER_SQRT_PI * torch.exp(-x * x)
+
+    def critical_points(self, a, l, u, param=None):
+        # 2/sqrt(pi) e^(-x^2) = a  ->  x = +-sqrt(-log(a sqrt(pi)/2)); near the peak (a -> 2/sqrt(pi)) the
+        # log1p form keeps its precision; both are offered, extra candidates are harmless
+        ratio = a / TWO_OVER_SQRT_PI
+        r = torch.sqrt((-torch.log(ratio)).clamp(min=0))
+        s = torch.sqrt((-torch.log1p(ratio - 1.0)).clamp(min=0))
+        return [r, -r, s, -s]
+
+    def slope_range(self, l, u, param=None):
+        return s_shaped_slope_range(self, l, u, TWO_OVER_SQRT_PI)
 
 
 @register

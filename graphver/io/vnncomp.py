@@ -1,0 +1,216 @@
+"""Deciding VNN-COMP instances (ONNX network + VNN-LIB property) with graphver's branch-and-bound.
+
+``verify_instance`` answers in the competition's words: "unsat" (the property holds: no input of the
+box reaches the unsafe set), "sat" (a counterexample, reproduced by onnxruntime), "unknown" (time out)
+or "error". The unsafe set is a union of conjunctions of linear output rows ``a . y + b <= 0``; the
+property holds when, for every conjunction, at least one of its rows is > 0 everywhere in the box. Each
+row's margin ``a . y + b`` is appended to the network's tape as one linear instruction, so branch-and-
+bound runs on the network itself:
+
+- when every conjunction has one row (ML4ACOPF), one run proves all rows together ("all": every margin
+  > 0); a row proven on a domain stops costing anything there;
+- otherwise one run per conjunction ("any": some margin > 0), in order; the first counterexample ends
+  the instance.
+
+Every intermediate bound intersects IBP with CROWN (the tape's refine sets), the root is bounded by
+alpha-CROWN, sampling and projected gradient search for counterexamples first, and a candidate counts
+only after onnxruntime, run on the candidate rounded to the model's input type (inside the box),
+reproduces the violation.
+
+``run_instances`` runs a benchmark's ``instances.csv`` (onnx, vnnlib, timeout per row), writes one CSV
+row per instance and resumes after an interruption (instances already in the output file are skipped).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import graphver as gv
+from graphver.io.onnx import OnnxNetwork, import_onnx
+from graphver.io.vnnlib import VnnlibSpec, read_vnnlib
+
+RESULT_FIELDS = ["onnx", "vnnlib", "verdict", "seconds", "domains", "decided_by", "message"]
+
+
+@dataclass
+class InstanceResult:
+    """The verdict of one instance; ``counterexample`` holds the input (in the model's input type) and
+    onnxruntime's outputs for "sat"."""
+
+    onnx: str
+    vnnlib: str
+    verdict: str
+    seconds: float
+    domains: int = 0
+    decided_by: str = ""
+    message: str = ""
+    counterexample: dict | None = field(default=None, repr=False)
+
+    def row(self) -> dict:
+        data = asdict(self)
+        data.pop("counterexample")
+        data["seconds"] = f"{self.seconds:.3f}"
+        return data
+
+
+def inside_box(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, dtype) -> np.ndarray:
+    """The point rounded to ``dtype``, each coordinate moved to the nearest value of that type inside
+    [lower, upper] when rounding took it outside."""
+    x = np.asarray(point, dtype=dtype)
+    low, high = np.asarray(lower), np.asarray(upper)
+    up = x.astype(np.float64) < low
+    x = np.where(up, np.nextafter(x, np.array(np.inf, dtype=dtype)), x)
+    down = x.astype(np.float64) > high
+    x = np.where(down, np.nextafter(x, np.array(-np.inf, dtype=dtype)), x)
+    return x
+
+
+def unsafe(spec: VnnlibSpec, y: np.ndarray) -> tuple[bool, list[float]]:
+    """Whether outputs ``y`` lie in the unsafe set, and each conjunction's largest row value (<= 0 for a
+    satisfied conjunction of non-strict rows)."""
+    hit, worst = False, []
+    for conj in spec.disjuncts:
+        values = conj.coef @ y + conj.offset
+        ok = np.where(conj.strict, values < 0, values <= 0)
+        worst.append(float(values.max()))
+        hit = hit or bool(ok.all())
+    return hit, worst
+
+
+def margin_network(network: OnnxNetwork, rows: np.ndarray, offsets: np.ndarray):
+    """The network's tape with outputs ``rows @ y + offsets`` (one linear instruction)."""
+    builder = network.builder
+    r, c = np.nonzero(rows)
+    cols = network.output_nodes[c]
+    nodes = builder.linear([(r, cols, rows[r, c], None)], offsets, "margin", (rows.shape[0],))
+    return builder.tape(nodes)
+
+
+def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: bool = False, **options) -> InstanceResult:
+    start = time.perf_counter()
+    deadline = start + timeout
+    name_onnx, name_vnnlib = str(onnx_path), str(vnnlib_path)
+    network = import_onnx(onnx_path)
+    spec = read_vnnlib(vnnlib_path, network.n_inputs, network.n_outputs)
+    domains, methods = 0, []
+    for lower, upper in spec.boxes:
+        model = gv.Model(Path(name_vnnlib).stem)
+        for i in range(network.n_inputs):
+            model.var(f"X_{i}", float(lower[i]), float(upper[i]))
+        found: dict = {}
+
+        def confirm(point, lower=lower, upper=upper, found=found):
+            x = inside_box(point.detach().cpu().numpy(), lower, upper, network.input_dtype)
+            if not ((x >= lower) & (x <= upper)).all():  # no value of the input type there: not reportable
+                return False, []
+            y = network.run_onnxruntime(x[None])[0]
+            hit, worst = unsafe(spec, y)
+            if hit:
+                found["x"], found["y"] = x, y
+            return hit, worst
+
+        single = all(conj.coef.shape[0] == 1 for conj in spec.disjuncts)
+        groups = [list(range(len(spec.disjuncts)))] if single else [[k] for k in range(len(spec.disjuncts))]
+        undecided = False
+        for group in groups:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                undecided = True
+                break
+            conjs = [spec.disjuncts[k] for k in group]
+            rows = np.concatenate([c.coef for c in conjs])
+            offsets = np.concatenate([c.offset for c in conjs])
+            # unsafe: row <= 0 (row < 0 when strict); safe: margin = row > 0 (>= 0 when strict)
+            strict = tuple(bool(not s) for c in conjs for s in c.strict)
+            tape = margin_network(network, rows, offsets)
+            labels = [f"row {i}" for i in range(rows.shape[0])]
+            settings = dict(progress=progress, timeout=left)
+            settings.update(options)
+            from graphver.bab import Engine
+            from graphver.options import BabOptions, make_options
+
+            engine = Engine(model, labels, "all" if single else "any", "verify", make_options(BabOptions, settings),
+                            strict, label=model.name, tape=tape, confirm=confirm)
+            outcome = engine.run()
+            domains += outcome.stats.domains_explored
+            if outcome.status == "falsified":
+                cex = {"x": found["x"].astype(np.float64).tolist(), "y": found["y"].tolist()}
+                return InstanceResult(name_onnx, name_vnnlib, "sat", time.perf_counter() - start, domains,
+                                      f"search ({outcome.stats.incumbent_from})", "counterexample reproduced by onnxruntime",
+                                      cex)
+            if outcome.status == "proven":
+                methods.append(outcome.stats.proved_by)
+            else:
+                undecided = True
+        if undecided:
+            return InstanceResult(name_onnx, name_vnnlib, "unknown", time.perf_counter() - start, domains, "",
+                                  "timeout" if time.perf_counter() >= deadline else "not proven")
+    decided = "bab" if "bab" in methods else (methods[0] if methods else "")
+    return InstanceResult(name_onnx, name_vnnlib, "unsat", time.perf_counter() - start, domains, decided)
+
+
+def write_counterexample(result: InstanceResult, path) -> None:
+    """The competition's format: ``sat`` then ``((X_0 v) ... (Y_0 v) ...)``."""
+    lines = ["sat", "("]
+    lines += [f"(X_{i} {v!r})" for i, v in enumerate(result.counterexample["x"])]
+    lines += [f"(Y_{j} {v!r})" for j, v in enumerate(result.counterexample["y"])]
+    lines.append(")")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def read_instances(csv_path) -> list[tuple[Path, Path, float]]:
+    """(onnx, vnnlib, timeout) rows of a VNN-COMP ``instances.csv``, paths relative to its folder."""
+    folder = Path(csv_path).parent
+    rows = []
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != 3:
+                raise gv.ModelError(f"{csv_path}, line {number}: expected onnx,vnnlib,timeout, got {row}")
+            try:
+                limit = float(row[2])
+            except ValueError as error:
+                raise gv.ModelError(f"{csv_path}, line {number}: timeout {row[2]!r} is not a number") from error
+            rows.append((folder / row[0].strip(), folder / row[1].strip(), limit))
+    return rows
+
+
+def run_instances(csv_path, out_path, timeout: float | None = None, progress: bool = True, on_result=None,
+                  **options) -> list[InstanceResult]:
+    """Run every instance of ``csv_path``; append one row per instance to ``out_path`` (CSV). Instances
+    already in ``out_path`` are skipped (resume); ``timeout`` overrides the file's per-instance limits."""
+    instances = read_instances(csv_path)
+    out_path = Path(out_path)
+    done = set()
+    if out_path.exists():
+        with open(out_path, newline="", encoding="utf-8") as handle:
+            done = {(r["onnx"], r["vnnlib"]) for r in csv.DictReader(handle)}
+    results = []
+    new_file = not out_path.exists() or out_path.stat().st_size == 0
+    with open(out_path, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RESULT_FIELDS)
+        if new_file:
+            writer.writeheader()
+        for onnx_path, vnnlib_path, limit in instances:
+            if (str(onnx_path), str(vnnlib_path)) in done:
+                continue
+            try:
+                result = verify_instance(onnx_path, vnnlib_path, timeout if timeout is not None else limit,
+                                         progress=False, **options)
+            except gv.GraphverError as error:
+                result = InstanceResult(str(onnx_path), str(vnnlib_path), "error", 0.0, message=str(error))
+            writer.writerow(result.row())
+            handle.flush()
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
+
+
+__all__ = ["InstanceResult", "read_instances", "run_instances", "verify_instance", "write_counterexample"]
