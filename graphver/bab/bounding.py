@@ -16,6 +16,7 @@ from torch import Tensor
 
 from graphver.bounds.alpha import alpha_lower
 from graphver.bounds.crown import crown_refine_hook, run_plan
+from graphver.bounds.dense import dense_lower, prefers_dense
 from graphver.bounds.ibp import DomainMarks, NodeSplits, forward_bounds
 from graphver.bounds.plan import plan_for
 from graphver.options import BoundOptions
@@ -59,7 +60,9 @@ def bound_batch(
             targets = tape.outputs
             upto = max(tape.instruction_of(int(t)) for t in targets)
             q = targets.numel()
-            if method == "crown" or upto < 0:
+            if prefers_dense(tape):  # dense layers: dense coefficients, CROWN's lines (no alpha on this path)
+                result = dense_lower(tape, lo, hi, targets, upto, record, options.max_chunk_elements)
+            elif method == "crown" or upto < 0:
                 result = run_plan(tape, plan_for(tape, targets, upto), lo, hi, None, record)
             else:
                 final: dict = {}

@@ -343,7 +343,8 @@ class Engine:
         input_point = input_points[take, input_choice]
         node_choice = torch.full_like(input_choice, -1)
         node_point = torch.zeros_like(input_point)
-        if ctx is not None and self.options.branching != "input" and self.candidates.nodes.numel():
+        if (ctx is not None and self.options.branching != "input" and self.candidates.nodes.numel()
+                and "step_coef" in result.record):  # the dense pass records no per-step coefficients
             scores, points = self.node_heuristic.scores(ctx)
             node_lo, node_hi = result.lo[:, self.candidates_device], result.hi[:, self.candidates_device]
             # inputs are split by the input rule (midpoint); node candidates are intermediate nodes only

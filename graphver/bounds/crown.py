@@ -148,10 +148,18 @@ def backward_lower(
 def crown_refine_hook(tape: Tape, max_elements: int):
     """A forward_bounds hook that tightens the marked outputs of an instruction with CROWN, in place.
 
-    Targets are split into chunks whose plans keep batch x entries under ``max_elements``."""
+    Targets are split into chunks whose plans keep batch x entries under ``max_elements``; tapes of dense
+    layers use the dense pass (``graphver.bounds.dense``)."""
+    from graphver.bounds.dense import dense_lower, prefers_dense
 
     def refine(index, instr, lo, hi):
         targets_all = instr.start + instr.refine.to(lo.device)
+        if prefers_dense(tape):
+            result = dense_lower(tape, lo, hi, targets_all, index, max_elements=max_elements)
+            q = targets_all.numel()
+            lo[:, targets_all] = torch.maximum(lo[:, targets_all], result[:, :q])
+            hi[:, targets_all] = torch.minimum(hi[:, targets_all], -result[:, q:])
+            return
         plan = plan_for(tape, targets_all, index)
         chunks = max(1, math.ceil(lo.shape[0] * plan.entries / max_elements))
         step = max(1, math.ceil(targets_all.numel() / chunks))
