@@ -312,3 +312,18 @@ def test_dense_pass_agrees_with_the_plan_pass_and_is_sound(tmp_path):
         x = lower[b] + (upper[b] - lower[b]) * torch.rand(3000, network.n_inputs, dtype=torch.float64)
         outputs = torch.as_tensor(network.evaluate(x.numpy()))
         assert bool((outputs >= dense[b]).all())
+
+
+@needs_data
+def test_interrupted_run_records_nothing_for_the_instance_and_stops(tmp_path, monkeypatch):
+    from graphver.bab import engine as engine_module
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine_module.Engine, "quick_proof", interrupted)
+    instances = tmp_path / "instances.csv"
+    instances.write_text("\n".join(f"{MODEL},{DATA / 'vnnlib' / f'14_ieee_prop{p}.vnnlib'},600" for p in (2, 6)) + "\n")
+    out = tmp_path / "results.csv"
+    assert run_instances(instances, out, timeout=60) == []
+    assert out.read_text().strip() == ",".join(["onnx", "vnnlib", "verdict", "seconds", "domains", "decided_by", "message"])

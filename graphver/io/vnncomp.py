@@ -18,7 +18,8 @@ only after onnxruntime, run on the candidate rounded to the model's input type (
 reproduces the violation.
 
 ``run_instances`` runs a benchmark's ``instances.csv`` (onnx, vnnlib, timeout per row), writes one CSV
-row per instance and resumes after an interruption (instances already in the output file are skipped).
+row per instance and resumes after an interruption (instances already in the output file are skipped;
+Ctrl-C stops the run without recording the interrupted instance).
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
                 return InstanceResult(name_onnx, name_vnnlib, "sat", time.perf_counter() - start, domains,
                                       f"search ({outcome.stats.incumbent_from})", "counterexample reproduced by onnxruntime",
                                       cex)
+            if outcome.stats.stop_reason.startswith("interrupted"):
+                return InstanceResult(name_onnx, name_vnnlib, "unknown", time.perf_counter() - start, domains, "",
+                                      "interrupted")
             if outcome.status == "proven":
                 methods.append(outcome.stats.proved_by)
             else:
@@ -205,6 +209,8 @@ def run_instances(csv_path, out_path, timeout: float | None = None, progress: bo
                                          progress=False, **options)
             except gv.GraphverError as error:
                 result = InstanceResult(str(onnx_path), str(vnnlib_path), "error", 0.0, message=str(error))
+            if result.message == "interrupted":  # Ctrl-C: stop here; this instance reruns on resume
+                break
             writer.writerow(result.row())
             handle.flush()
             results.append(result)
