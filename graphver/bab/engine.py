@@ -667,6 +667,7 @@ class Engine:
         depth = torch.zeros(1, dtype=torch.long, device=self.device)
         root = self.bound(lower, upper, split_lo, split_hi, depth, None, "crown")
         if not bool(self.prune_mask(root).all()):
+            self.stats.domains_explored -= 1  # the root is bounded again (and counted) after the search
             return False
         self.stats.proved_by = "crown"
         self.file(store, root)
