@@ -192,3 +192,11 @@ def test_lifted_bound_closes_case3_by_domains_not_time():
 def test_lifted_bound_closes_case5_and_case14(name):
     report = acopf.bound(CASES / f"{name}.m", timeout=600, gap=1e-2, progress=False, max_explored=20000)
     assert report.lower <= PRECISE[name] + 1e-6 and report.gap <= 1e-2, str(report)
+
+
+def test_bound_keeps_to_its_timeout_on_a_larger_case():
+    """LP bounds and OBBT check the deadline between LPs, so a short run stops close to its limit even
+    where one round of branch-and-bound would take minutes (case30_ieee), with a valid partial result."""
+    report = acopf.bound(CASES / "pglib_opf_case30_ieee.m", timeout=12, progress=False)
+    assert report.seconds <= 12 + 8, report.seconds
+    assert report.lower <= 8208.5155 + 1e-6 and report.status == "unknown"

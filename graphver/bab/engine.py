@@ -295,13 +295,13 @@ class Engine:
             for r in range(self.n_rows):
                 obj_coef = torch.stack([c[:, r] for c, _ in variants], 1)
                 obj_offset = torch.stack([o[:, r] for _, o in variants], 1)
-                bound, found, mu = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower, upper)
+                bound, found, mu = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower, upper, self.deadline)
                 bounds.append(bound)
                 if r == 0:
                     points, multipliers = found, mu
             self.stats.lp_solved += lower.shape[0] * self.n_rows
             best = torch.stack(bounds, 1) if best is None else torch.maximum(best, torch.stack(bounds, 1))
-            if cut_round == self.options.lp_cut_rounds:
+            if cut_round == self.options.lp_cut_rounds or time.perf_counter() > self.deadline:
                 break
             # cuts: the relaxation lines tightest at the LP point (box centre where there is none)
             at = torch.where(torch.isnan(points), lower + (upper - lower) / 2, points)
@@ -474,7 +474,7 @@ class Engine:
         rows = list(range(self.n_rows, self.tape.n_outputs))
         new_lower, new_upper, kept, empty = obbt(self.tape, lower, upper, rows, 0 if cutoff is not None else None,
                                                  cutoff, self.options.bound_options, self.options.obbt_rounds,
-                                                 OBBT_ITERATIONS)
+                                                 OBBT_ITERATIONS, self.deadline)
         self.stats.obbt_kept = kept
         if cutoff is not None:
             # the removed points have f > cutoff: the cut-off stays a candidate lower bound (see bab/obbt.py)

@@ -14,6 +14,9 @@ optimum when it lies a hair above the incumbent: the caller keeps ``cutoff`` as 
 
 from __future__ import annotations
 
+import math
+import time
+
 import torch
 from torch import Tensor
 
@@ -25,15 +28,19 @@ from graphver.tape.tape import Tape
 
 
 def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], objective_row: int | None,
-         cutoff: float | None, options: BoundOptions, rounds: int, iterations: int) -> tuple[Tensor, Tensor, list, bool]:
+         cutoff: float | None, options: BoundOptions, rounds: int, iterations: int,
+         deadline: float = math.inf) -> tuple[Tensor, Tensor, list, bool]:
     """Tighten the box ``lower, upper`` ([1, n]). Returns the new box, the width fraction kept by each round
-    (sum of widths after / before) and whether the relaxed feasible set is empty."""
+    (sum of widths after / before) and whether the relaxed feasible set is empty. No round starts after
+    ``deadline`` (a ``time.perf_counter()`` value), and LPs past it are skipped (their multipliers start at 0)."""
     n = tape.n_inputs
     q = tape.n_outputs
     kept = []
     empty_splits = torch.zeros(1, 0, dtype=lower.dtype, device=lower.device)
     nodes = torch.zeros(0, dtype=torch.long, device=lower.device)
     for _ in range(rounds):
+        if time.perf_counter() > deadline:
+            break
         result = bound_batch(tape, lower, upper, NodeSplits(nodes, empty_splits, empty_splits.clone()), "crown", options)
         if bool(result.domain_error.any()) or "offset" not in result.record:
             break
@@ -48,7 +55,8 @@ def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], o
         all_coef = torch.cat([target, c_coef.expand(2 * n, -1, -1)], 1)
         all_offset = torch.cat([torch.zeros(2 * n, 1, dtype=lower.dtype, device=lower.device),
                                 c_offset.expand(2 * n, -1)], 1)
-        starts = [lp_multipliers(all_coef[t], all_offset[t], lower[0], upper[0], 1) for t in range(2 * n)]
+        starts = [lp_multipliers(all_coef[t], all_offset[t], lower[0], upper[0], 1) if time.perf_counter() <= deadline
+                  else None for t in range(2 * n)]
         start = torch.stack([s if s is not None else torch.zeros(1, all_coef.shape[1] - 1, dtype=lower.dtype,
                                                                   device=lower.device) for s in starts])
         scale = start.abs() + start.abs().mean() + 1e-3

@@ -23,6 +23,7 @@ positive over the box: then no point of the domain satisfies the constraints.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import torch
@@ -134,12 +135,13 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
 
 
 def lp_lower(obj_coef: Tensor, obj_offset: Tensor, con_coef: Tensor, con_offset: Tensor, lower: Tensor,
-             upper: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+             upper: Tensor, deadline: float = math.inf) -> tuple[Tensor, Tensor, Tensor]:
     """Certified LP bounds of one objective row over each domain's feasible part.
 
     obj_coef [B, V, n], obj_offset [B, V]: linear lower bounds of the objective; con_coef [B, K, n],
     con_offset [B, K]: of the constraint rows (<= 0). Returns (bound [B]: +inf where the domain is proven
-    empty, -inf where nothing could be certified; LP points [B, n], NaN where none; multipliers [B, K])."""
+    empty, -inf where nothing could be certified; LP points [B, n], NaN where none; multipliers [B, K]).
+    Domains left when ``deadline`` (a ``time.perf_counter()`` value) has passed get no LP (bound -inf)."""
     batch, v, n = obj_coef.shape
     k = con_coef.shape[1]
     to_np = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
@@ -150,6 +152,9 @@ def lp_lower(obj_coef: Tensor, obj_offset: Tensor, con_coef: Tensor, con_offset:
     infeasible = np.zeros(batch, dtype=bool)
     failed = np.zeros(batch, dtype=bool)
     for b in range(batch):
+        if time.perf_counter() > deadline:
+            failed[b:] = True
+            break
         status, weights[b], mu[b], point = solve_lp(oc[b], oo[b], cc[b], co[b], lo[b], hi[b])
         infeasible[b] = status == "infeasible"
         failed[b] = status == "failed"
