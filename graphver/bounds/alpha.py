@@ -19,14 +19,20 @@ from graphver.bounds.plan import BackwardPlan, plan_for
 from graphver.tape.tape import Tape
 
 
-def initial_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor) -> dict[int, Tensor]:
-    """CROWN's default parameters (chord slopes, McCormick weight 1/2), one pair per plan entry."""
-    alphas = {}
+def nonlinear_steps(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor):
+    """(step number, step, instruction, flat argument bounds [l, u, ...] per entry) of every nonlinear
+    step of a plan: what a choice of relaxation parameters is made from."""
     for number, step in enumerate(plan.steps):
         instr = tape.instructions[step.instruction]
         if instr.kind == "linear":
             continue
-        flat = [t.index_select(1, step.local) for pair in argument_bounds(instr, lo, hi) for t in pair]
+        yield number, step, instr, [t.index_select(1, step.local) for pair in argument_bounds(instr, lo, hi) for t in pair]
+
+
+def initial_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor) -> dict[int, Tensor]:
+    """CROWN's default parameters (chord slopes, McCormick weight 1/2), one pair per plan entry."""
+    alphas = {}
+    for number, _, instr, flat in nonlinear_steps(tape, plan, lo, hi):
         start = instr.op_object.default_alpha(*flat, instr.param)  # [B, entries]
         alphas[number] = torch.stack([start, start]).clone().requires_grad_(True)
     return alphas

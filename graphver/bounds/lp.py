@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphver.bounds.alpha import nonlinear_steps
 from graphver.bounds.crown import run_plan
 from graphver.bounds.lagrangian import combined_lower
 from graphver.bounds.plan import BackwardPlan
@@ -60,14 +61,8 @@ def point_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, values:
     point), per plan entry (``tight_alpha`` of each op: a tangent at the point for a convex function,
     the McCormick plane nearer the point for a product). Every parameter gives sound lines; this only
     chooses among them."""
-    from graphver.bounds.ibp import argument_bounds
-
     alphas = {}
-    for number, step in enumerate(plan.steps):
-        instr = tape.instructions[step.instruction]
-        if instr.kind == "linear":
-            continue
-        flat = [t.index_select(1, step.local) for pair in argument_bounds(instr, lo, hi) for t in pair]
+    for number, step, instr, flat in nonlinear_steps(tape, plan, lo, hi):
         at = [values.index_select(1, a[step.local]) for a in instr.args]
         low, high = instr.op_object.tight_alpha(*flat, *at, instr.param)
         alphas[number] = torch.stack([low, high])
