@@ -83,6 +83,7 @@ class BabOptions:
         its duals (graphver.bounds.lp); ``bound`` then splits where the LP point violates a constraint most.
     lp_cut_rounds: LP re-solves per domain, each with one more set of linear bounds whose relaxation
         lines are tightest at the previous LP point (outer approximation; 0: the first LP only).
+    lp_batch_size: domains split per round when domains get LP bounds (at most ``batch_size``).
     rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
     progress: live progress display (None: only when stdout is a terminal).
     device, dtype: where and in which precision domains are bounded.
@@ -113,6 +114,7 @@ class BabOptions:
     lagrangian_iterations: int = 30
     lp_bounds: bool = True
     lp_cut_rounds: int = 5
+    lp_batch_size: int = 64
     obbt_rounds: int = 3
     rel_tol: float = 1e-4
     abs_tol: float = 1e-6
@@ -122,6 +124,8 @@ class BabOptions:
     bound_options: BoundOptions = dataclasses.field(default_factory=lambda: BoundOptions(alpha_iterations=20))
 
     def __post_init__(self) -> None:
+        if self.lp_batch_size < 1 or self.lp_cut_rounds < 0:
+            raise OptionError("lp_batch_size must be >= 1 and lp_cut_rounds >= 0")
         if self.timeout <= 0 or self.batch_size < 1 or self.max_domains < 1:
             raise OptionError("timeout, batch_size and max_domains must be positive")
         if self.branching not in ("auto", "input", "node"):

@@ -631,7 +631,7 @@ class Engine:
                 if len(store) == 0:
                     break
                 self.stats.proved_by = "bab"
-                parents = store.pop(opts.batch_size)
+                parents = store.pop(self.round_size())
                 in_flight = parents
                 children = self.split(parents)
                 search_start = time.perf_counter()
@@ -658,6 +658,13 @@ class Engine:
         finally:
             progress.close()
         return self.finish(status, store, start)
+
+    def round_size(self) -> int:
+        """Domains split per round: ``batch_size``, or ``lp_batch_size`` when every domain gets LPs (each
+        costs milliseconds: smaller rounds keep to the timeout and stay closer to best-first)."""
+        if self.constraint_rows and self.options.lp_bounds:
+            return min(self.options.batch_size, self.options.lp_batch_size)
+        return self.options.batch_size
 
     def quick_proof(self, store: DomainStore, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor) -> bool:
         """``verify`` without constraints: one CROWN pass over the root box before any search; when it
