@@ -171,7 +171,6 @@ def nonlinear_support(tape: Tape) -> Tensor:
     an argument of a nonlinear node that is an ancestor of q). Splitting such an input tightens the row's
     relaxation; splitting an input that enters only linearly does not."""
     import numpy as np
-    import scipy.sparse as sp
 
     from graphver.bounds.plan import reach
 

@@ -32,8 +32,10 @@ from pathlib import Path
 import numpy as np
 
 import graphver as gv
+from graphver.bab import Engine
 from graphver.io.onnx import OnnxNetwork, import_onnx
 from graphver.io.vnnlib import VnnlibSpec, read_vnnlib
+from graphver.options import BabOptions, make_options
 
 RESULT_FIELDS = ["onnx", "vnnlib", "verdict", "seconds", "domains", "decided_by", "message"]
 
@@ -132,9 +134,6 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
             labels = [f"row {i}" for i in range(rows.shape[0])]
             settings = dict(progress=progress, timeout=left)
             settings.update(options)
-            from graphver.bab import Engine
-            from graphver.options import BabOptions, make_options
-
             engine = Engine(model, labels, "all" if single else "any", "verify", make_options(BabOptions, settings),
                             strict, label=model.name, tape=tape, confirm=confirm)
             outcome = engine.run()
