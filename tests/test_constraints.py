@@ -42,8 +42,12 @@ def test_constrain_accepts_relations_and_rejects_bools():
 
 
 # --- FBBT soundness: random graphs, random boxes, random constraint levels -------------------------------
-def check_fbbt(expr, lower, upper, seed, stats):
+def check_fbbt(expr, lower, upper, seed, stats, dtype=DT):
+    """FBBT on boxes of ``dtype`` (the tape moved to it); feasibility is decided in float64 with a margin."""
     symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    if dtype != DT:  # a box of the other dtype; the points are drawn inside it
+        lower, upper = lower.to(dtype).to(DT), upper.to(dtype).to(DT)
+        lower, upper = torch.minimum(lower, upper), torch.maximum(lower, upper)
     variables = [sympy.Symbol(f"x_{i}", real=True) for i in range(N_VARS)]
     tape = compile_expressions(variables, [expr, -expr])
     gen = torch.Generator().manual_seed(seed)
@@ -58,6 +62,7 @@ def check_fbbt(expr, lower, upper, seed, stats):
     c1 = torch.nanquantile(filled, 0.2, dim=1)
     c2 = torch.nanquantile(filled, 0.6, dim=1)
     c1, c2 = c1.nan_to_num(nan=0.0), c2.nan_to_num(nan=0.0)  # boxes without a finite value: any level
+    c1, c2 = c1.to(dtype).to(DT), c2.to(dtype).to(DT)  # levels the other dtype can hold exactly
     # rows g - c2 <= 0 and c1 - g <= 0; the per-box levels enter the tape as two extra inputs, each fixed
     # by a zero-width interval
     c = [sympy.Symbol("c_hi", real=True), sympy.Symbol("c_lo", real=True)]
@@ -65,7 +70,9 @@ def check_fbbt(expr, lower, upper, seed, stats):
     fixed = torch.stack([c2, c1], 1)
     low = torch.cat([lower, fixed], 1)
     high = torch.cat([upper, fixed], 1)
-    new_low, new_high, infeasible = fbbt(band_tape, low, high, torch.arange(2), rounds=2)
+    new_low, new_high, infeasible = fbbt(band_tape.to(dtype=dtype), low.to(dtype), high.to(dtype), torch.arange(2), rounds=2)
+    assert new_low.dtype == dtype
+    new_low, new_high = new_low.to(DT), new_high.to(DT)
     assert bool((new_low >= low).all() & (new_high <= high).all())  # tightening only shrinks
     scale = 1e-7 * (1 + values.abs().nan_to_num(posinf=0.0))
     inside = finite & (values <= c2[:, None] - scale - 1e-7 * c2.abs()[:, None]) & (values >= c1[:, None] + scale + 1e-7 * c1.abs()[:, None])
@@ -83,7 +90,7 @@ def check_fbbt(expr, lower, upper, seed, stats):
         stats["shrunk"] += shrunk > 0
 
 
-def run_fbbt_fuzz(examples: int, fixed: bool) -> Counter:
+def run_fbbt_fuzz(examples: int, fixed: bool, dtype=DT) -> Counter:
     stats: Counter = Counter()
     symbols = [sympy.Symbol(f"x_{i}", real=True) for i in range(N_VARS)]
 
@@ -95,7 +102,7 @@ def run_fbbt_fuzz(examples: int, fixed: bool) -> Counter:
         if expr.is_number:
             return
         try:
-            check_fbbt(expr, lower, upper, seed, stats)
+            check_fbbt(expr, lower, upper, seed, stats, dtype)
         except gv.DomainError:
             pass
 

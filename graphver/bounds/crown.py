@@ -24,8 +24,7 @@ from torch import Tensor
 
 from graphver.bounds.ibp import argument_bounds
 from graphver.bounds.plan import BackwardPlan, PlanStep, plan_for
-from graphver.ops.base import tiny_of
-from graphver.ops.linear import gamma
+from graphver.rounding import coefficient_floor, concretised_lower, may_underflow, term_slack
 from graphver.tape.tape import Tape
 
 
@@ -82,17 +81,21 @@ def run_plan(
     slack = torch.zeros_like(bias)
     constant_error = torch.zeros_like(bias)  # errors that are not roundings of this pass (constants)
     size = torch.maximum(lo.abs(), hi.abs())
+    floor = coefficient_floor(tape.accumulation_terms, lo)
 
     for number, step in enumerate(plan.steps):
         instr = tape.instructions[step.instruction]
         coef = lam[:, step.begin : step.end].clone()
         if instr.kind == "linear":
-            moved = coef[:, step.term_source] * instr.weights[step.term_weight]
+            source = coef[:, step.term_source]
+            weights = instr.weights[step.term_weight]
+            moved = source * weights
             lam.index_add_(1, step.term_target, moved)
             term_size = size[:, step.term_node]
-            slack = slack + per_row(magnitude(moved, term_size), step.term_query, plan.rows)
+            underflowed = may_underflow(moved, source, weights)
+            slack = slack + per_row(term_slack(moved, term_size, underflowed, floor), step.term_query, plan.rows)
             bias_terms = weighted(coef, instr.bias[step.local])
-            errors = magnitude(coef[:, step.term_source] * instr.weight_error[step.term_weight], term_size)
+            errors = magnitude(source * instr.weight_error[step.term_weight], term_size)
             errors = per_row(errors, step.term_query, plan.rows)
             constant_error = constant_error + errors + per_row(magnitude(coef, instr.bias_error[step.local]), step.query, plan.rows)
         else:
@@ -104,7 +107,8 @@ def run_plan(
             for arg, entries, (slope_lower, slope_upper) in zip(instr.args, step.arg_entries, slopes):
                 moved = pos * slope_lower + neg * slope_upper
                 lam.index_add_(1, entries, moved)
-                slack = slack + per_row(magnitude(moved, size[:, arg[step.local]]), step.query, plan.rows)
+                underflowed = may_underflow(moved, coef, torch.where(coef > 0, slope_lower, slope_upper))
+                slack = slack + per_row(term_slack(moved, size[:, arg[step.local]], underflowed, floor), step.query, plan.rows)
             bias_terms = weighted(pos, lower_bias) + weighted(neg, upper_bias)
         bias = bias + per_row(bias_terms, step.query, plan.rows)
         slack = slack + per_row(torch.nan_to_num(bias_terms.abs(), nan=0.0), step.query, plan.rows)
@@ -119,13 +123,11 @@ def run_plan(
     value = per_row(values, plan.input_query, plan.rows) + bias
     slack = slack + per_row(magnitude(coef, size[:, plan.input_node]), plan.input_query, plan.rows) + bias.abs()
     slack = slack + constant_error
-    rounding = gamma(tape.accumulation_terms, torch.finfo(lo.dtype).eps) * slack * (1.0 + 1e-6)
-    result = value - rounding - constant_error - tiny_of(lo)
     if record is not None:
         # the linear lower bound of each row: row(x) >= input_coef . x + offset for every x of the box
         # (the rounding slack covers the pass and the concretisation over the box)
-        record["offset"] = bias - rounding - constant_error - tiny_of(lo)
-    return torch.where(torch.isnan(result), torch.full_like(result, -math.inf), result)
+        record["offset"] = concretised_lower(bias, slack, constant_error, tape.accumulation_terms)
+    return concretised_lower(value, slack, constant_error, tape.accumulation_terms)
 
 
 def backward_lower(

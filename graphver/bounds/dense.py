@@ -24,8 +24,7 @@ import torch
 from torch import Tensor
 
 from graphver.bounds.ibp import argument_bounds
-from graphver.ops.base import tiny_of
-from graphver.ops.linear import gamma
+from graphver.rounding import coefficient_floor, concretised_lower, may_underflow, term_slack
 from graphver.tape.tape import Tape
 
 DENSE_FAN_IN = 32  # a tape with a linear instruction this dense (or denser) is bounded with dense coefficients
@@ -39,9 +38,10 @@ def prefers_dense(tape: Tape) -> bool:
     return tape.cache[key]
 
 
-def weight_matrices(tape: Tape, index: int, device, dtype) -> tuple[int, int, Tensor, Tensor, Tensor]:
-    """A linear instruction's weights, |weights| and weight errors as [size, window] matrices over the
-    window [first, last] of the nodes it reads (dense when at least a tenth full, sparse otherwise)."""
+def weight_matrices(tape: Tape, index: int, device, dtype) -> tuple[int, int, Tensor, Tensor, Tensor, Tensor, float]:
+    """A linear instruction's weights, |weights|, weight errors and non-zero pattern as [size, window]
+    matrices over the window [first, last] of the nodes it reads (dense when at least a tenth full, sparse
+    otherwise), and the smallest non-zero |weight| (inf when none)."""
     key = ("dense_weights", index, str(device), dtype)
     if key not in tape.cache:
         instr = tape.instructions[index]
@@ -59,7 +59,11 @@ def weight_matrices(tape: Tape, index: int, device, dtype) -> tuple[int, int, Te
                 return out.index_put_((indices[0], indices[1]), values, accumulate=True)
             return torch.sparse_coo_tensor(indices, values, shape, check_invariants=False).coalesce()
 
-        tape.cache[key] = (first, last, matrix(instr.weights), matrix(instr.weights.abs()), matrix(instr.weight_error))
+        magnitudes = instr.weights.abs()
+        nonzero = magnitudes[magnitudes > 0]
+        smallest = float(nonzero.min()) if nonzero.numel() else math.inf
+        tape.cache[key] = (first, last, matrix(instr.weights), matrix(magnitudes), matrix(instr.weight_error),
+                           matrix((magnitudes > 0).to(instr.weights.dtype)), smallest)
     return tape.cache[key]
 
 
@@ -109,6 +113,8 @@ def dense_pass(tape: Tape, lo: Tensor, hi: Tensor, nodes: Tensor, signs: Tensor,
     slack = torch.zeros_like(bias)
     constant_error = torch.zeros_like(bias)
     size = torch.maximum(lo.abs(), hi.abs())[:, :width]
+    floor = coefficient_floor(tape.accumulation_terms, lo)
+    normal = 2.0 * float(torch.finfo(lo.dtype).tiny)
     for index in range(upto, -1, -1):
         instr = tape.instructions[index]
         coef = lam[:, :, instr.start : instr.stop].clone()
@@ -116,7 +122,7 @@ def dense_pass(tape: Tape, lo: Tensor, hi: Tensor, nodes: Tensor, signs: Tensor,
             continue
         lam[:, :, instr.start : instr.stop] = 0
         if instr.kind == "linear":
-            first, last, weights, magnitudes, errors = weight_matrices(tape, index, lo.device, lo.dtype)
+            first, last, weights, magnitudes, errors, pattern, smallest = weight_matrices(tape, index, lo.device, lo.dtype)
             flat = coef.reshape(batch * rows, instr.size)
             if last > first:
                 lam[:, :, first:last] += times(flat, weights).view(batch, rows, last - first)
@@ -128,6 +134,12 @@ def dense_pass(tape: Tape, lo: Tensor, hi: Tensor, nodes: Tensor, signs: Tensor,
                 if last > first else torch.zeros_like(row_size)
             absolute = coef.abs()
             slack = slack + torch.nan_to_num(absolute * row_size[:, None, :], nan=0.0).sum(-1)
+            # a product coef * w below the smallest normal number may have underflowed; it later multiplies
+            # a node of size at most size_k: floor * sum_k [w_rk != 0] size_k covers it
+            underflowed = (absolute > 0) & (absolute * smallest < normal)
+            if last > first and bool(underflowed.any()):
+                row_reach = torch.nan_to_num(times(window, pattern.t() if not pattern.is_sparse else pattern.t().coalesce()), nan=0.0)
+                slack = slack + torch.nan_to_num(underflowed * (floor * row_reach[:, None, :]), nan=0.0).sum(-1)
             bias_values = instr.bias.to(device=lo.device, dtype=lo.dtype)
             constant_error = (constant_error + torch.nan_to_num(absolute * row_error[:, None, :], nan=0.0).sum(-1)
                               + (absolute * instr.bias_error.to(device=lo.device, dtype=lo.dtype)).sum(-1))
@@ -145,7 +157,8 @@ def dense_pass(tape: Tape, lo: Tensor, hi: Tensor, nodes: Tensor, signs: Tensor,
                 arg = arg.to(lo.device)
                 moved = pos * slope_lower[:, None, :] + neg * slope_upper[:, None, :]
                 lam.index_add_(2, arg, moved)
-                slack = slack + torch.nan_to_num(moved.abs() * size[:, None, arg], nan=0.0).sum(-1)
+                underflowed = may_underflow(moved, coef, torch.where(coef > 0, slope_lower[:, None, :], slope_upper[:, None, :]))
+                slack = slack + term_slack(moved, size[:, None, arg], underflowed, floor).sum(-1)
             bias_terms = zero_safe(pos, relaxation.lower_bias[:, None, :]) + zero_safe(neg, relaxation.upper_bias[:, None, :])
         bias = bias + bias_terms.sum(-1)
         slack = slack + torch.nan_to_num(bias_terms.abs(), nan=0.0).sum(-1)
@@ -154,7 +167,6 @@ def dense_pass(tape: Tape, lo: Tensor, hi: Tensor, nodes: Tensor, signs: Tensor,
     values = zero_safe(coef.clamp(min=0), lo[:, None, :n]) + zero_safe(coef.clamp(max=0), hi[:, None, :n])
     value = values.sum(-1) + bias
     slack = slack + torch.nan_to_num(coef.abs() * size[:, None, :n], nan=0.0).sum(-1) + bias.abs() + constant_error
-    rounding = gamma(tape.accumulation_terms, torch.finfo(lo.dtype).eps) * slack * (1.0 + 1e-6)
-    result = value - rounding - constant_error - tiny_of(lo)
-    offset = bias - rounding - constant_error - tiny_of(lo)
-    return torch.where(torch.isnan(result), torch.full_like(result, -math.inf), result), coef, offset
+    result = concretised_lower(value, slack, constant_error, tape.accumulation_terms)
+    offset = concretised_lower(bias, slack, constant_error, tape.accumulation_terms)
+    return result, coef, offset

@@ -11,9 +11,12 @@ reverse and narrows each argument to the values that can still produce its outpu
   sin, cos, tan and negative powers are left alone;
 - products ``z = x y``: ``x`` in ``z / y`` where ``y`` excludes 0, and the same for ``y``.
 
-Every computed end point is widened outward: by the floating-point error of the sums (a gamma_n bound on
-the magnitudes involved) and by a relative 1e-14 plus the smallest normal number for the inverse
-functions (whose library errors are a few ulps). A box shrinks only by points that cannot satisfy the
+Every computed end point is widened outward (graphver/rounding.py holds the rules; every constant is the
+one of the boxes' dtype): by the floating-point error of the sums (a gamma_n bound on the magnitudes
+involved), by a few ulps for the quotients, and for the inverse functions by the error of the library
+function (``INVERSE_ULPS``) plus what their formula loses: roots ``v**(1/p)`` use a rounded exponent,
+which costs ``|ln v| * |1/p - fl(1/p)|`` relative (``root_slack``); the logit ``log(v) - log1p(-v)`` may
+cancel, so its slack is absolute in the magnitudes of both logarithms. A box shrinks only by points that cannot satisfy the
 constraints, so every later bound over the shrunk box is a bound over the feasible part of the old one.
 A box whose interval of some node becomes empty contains no feasible point: it is *infeasible*. Forward
 end points at the wrong infinity (overflow: a lower bound of +inf) are read as no information first.
@@ -27,26 +30,22 @@ import torch
 from torch import Tensor
 
 from graphver.bounds.ibp import DomainMarks, NodeSplits, forward_bounds
+from graphver.rounding import eps_of, fill_nan, normal_of, widen
 from graphver.tape.tape import Instruction, Tape
 
-EPS = 2.0**-52
-INVERSE_SLACK = 1e-14  # relative widening of the inverse functions' end points
-TINY = 2.2250738585072014e-308
-HALF_PI_SAFE = math.pi / 2 - 1e-9  # tan is only used strictly inside (-pi/2, pi/2)
+INVERSE_ULPS = 16.0  # bound on the library error of log, exp, atanh, tan, log1p and pow, in ulps of the result
+HALF_PI_SAFE = math.pi / 2 - 1e-6  # tan is only used strictly inside (-pi/2, pi/2), also in float32
 
 
-def fill_nan(values: Tensor, fill: float) -> Tensor:
-    """NaN entries replaced by ``fill`` (infinities kept: torch.nan_to_num would clamp them to finite)."""
-    return torch.where(torch.isnan(values), torch.full_like(values, fill), values)
-
-
-def widen(lo: Tensor, hi: Tensor, relative: float | Tensor, absolute: float | Tensor = TINY) -> tuple[Tensor, Tensor]:
-    """``[lo, hi]`` grown by ``relative * |end| + absolute`` on each side; NaN ends become infinite (no info)."""
-    lo = fill_nan(lo, -math.inf)
-    hi = fill_nan(hi, math.inf)
-    lo = lo - (lo.abs() * relative + absolute)
-    hi = hi + (hi.abs() * relative + absolute)
-    return fill_nan(lo, -math.inf), fill_nan(hi, math.inf)
+def root_slack(v: Tensor, p: float) -> Tensor:
+    """Relative error bound of ``v ** fl(1/p)`` against the exact root ``v ** (1/p)``: the library's error plus
+    ``exp(|ln v| * delta) - 1`` for the exponent's error ``delta <= 2 eps / |p|`` (``fl(1/p)`` rounds once,
+    and ``p`` itself is the float nearest the model's exponent). The exponential is bounded by twice its
+    linear term while that is below 1; beyond it (never in practice) the slack is infinite."""
+    eps = eps_of(v)
+    spread = v.abs().clamp(min=normal_of(v)).log().abs() * (2.0 * eps / abs(p))
+    factor = torch.where(spread < 1.0, 2.0 * spread, torch.full_like(spread, math.inf))
+    return INVERSE_ULPS * eps + factor
 
 
 def divide(ql: Tensor, qh: Tensor, dl: Tensor, dh: Tensor) -> tuple[Tensor, Tensor]:
@@ -58,7 +57,7 @@ def divide(ql: Tensor, qh: Tensor, dl: Tensor, dh: Tensor) -> tuple[Tensor, Tens
     # inf / inf cannot occur (divisors are finite); a NaN corner from a NaN end point means no information
     lo = fill_nan(corners, -math.inf).amin(0)
     hi = fill_nan(corners, math.inf).amax(0)
-    lo, hi = widen(lo, hi, 4 * EPS)
+    lo, hi = widen(lo, hi, 4 * eps_of(lo))
     inf = torch.full_like(lo, math.inf)
     return torch.where(usable, lo, -inf), torch.where(usable, hi, inf)
 
@@ -100,22 +99,35 @@ def backward_linear(instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor,
     qh = out_h[:, rows] - (bias[rows] - bias_error[rows]) - other_l
     scale = (absolute[:, rows] + out_l[:, rows].abs().nan_to_num(posinf=0.0) + out_h[:, rows].abs().nan_to_num(posinf=0.0)
              + bias[rows].abs() + tl.abs().nan_to_num(posinf=0.0) + th.abs().nan_to_num(posinf=0.0))
-    slack = 2 * (instr.fan_in + 4) * EPS * scale + TINY
+    slack = 2 * (instr.fan_in + 4) * eps_of(lo) * scale + normal_of(lo)
     ql, qh = fill_nan(ql - slack, -math.inf), fill_nan(qh + slack, math.inf)
     cl, ch = divide(ql, qh, (w - e).expand_as(ql), (w + e).expand_as(qh))
     return cols, cl, ch
 
 
+def capped(root: Tensor) -> Tensor:
+    """A root that overflowed lies above the largest float, within its rounding: the largest float is a
+    lower bound of it (an end at +inf would wrongly empty the interval)."""
+    return torch.where(root == math.inf, torch.full_like(root, torch.finfo(root.dtype).max), root)
+
+
 def backward_unary(instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
-    """Candidate intervals for the arguments of a unary instruction, or None when the op has no rule."""
+    """Candidate intervals for the arguments of a unary instruction, or None when the op has no rule.
+
+    Each rule computes the inverse image of the output interval and its error bound: ``relative`` (of the
+    end points) and ``absolute``; the ends are then widened by both (``widen``)."""
     (args,) = instr.args
     ol, oh = lo[:, instr.start : instr.stop], hi[:, instr.start : instr.stop]
     al, ah = lo[:, args], hi[:, args]
     inf = torch.full_like(ol, math.inf)
+    eps = eps_of(ol)
+    relative: float | Tensor = INVERSE_ULPS * eps
+    relative_high: float | Tensor | None = None  # the upper end's, when it differs from the lower end's
+    absolute: float | Tensor | None = None  # widen's default: tiny
     op, p = instr.op, instr.param
     if op == "exp":
-        cl = torch.where(ol > 0, torch.log(ol.clamp(min=TINY)), -inf)
-        ch = torch.where(oh > 0, torch.log(oh.clamp(min=TINY)), -inf)
+        cl = torch.where(ol > 0, torch.log(ol.clamp(min=0)), -inf)  # log of a subnormal is accurate: no clamp
+        ch = torch.where(oh > 0, torch.log(oh.clamp(min=0)), -inf)
     elif op == "log":
         cl, ch = torch.exp(ol), torch.exp(oh)
     elif op == "sqrt":
@@ -125,36 +137,48 @@ def backward_unary(instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor, 
         # increasing with an open range (a, b): clip the ends into [a', b'] strictly inside it, so that
         # f(x) >= ol gives x >= f^-1(min(ol, b')) (valid) and f(x) <= oh gives x <= f^-1(max(oh, a'))
         inverse, a, b = {
-            "tanh": (torch.atanh, -1 + EPS, 1 - EPS),
-            "sigmoid": (lambda v: torch.log(v) - torch.log1p(-v), TINY, 1 - EPS),
+            "tanh": (torch.atanh, -1 + eps, 1 - eps),
+            "sigmoid": (lambda v: torch.log(v) - torch.log1p(-v), normal_of(ol), 1 - eps),
             "atan": (torch.tan, -HALF_PI_SAFE, HALF_PI_SAFE),
         }[op]
         cl = torch.where(ol > a, inverse(ol.clamp(a, b)), -inf)
         ch = torch.where(oh < b, inverse(oh.clamp(a, b)), inf)
+        if op == "sigmoid":
+            # log(v) - log1p(-v) may cancel (v near 1/2): its error is absolute in both logarithms
+            def spread(v):
+                v = v.clamp(a, b)
+                return INVERSE_ULPS * eps * (torch.log(v).abs() + torch.log1p(-v).abs())
+            absolute = torch.maximum(spread(ol), spread(oh)) + normal_of(ol)
     elif op == "relu":
         cl = torch.where(ol > 0, ol, -inf)
         ch = torch.where(oh >= 0, oh, -inf)
+        relative, absolute = 0.0, 0.0
     elif op == "abs":
         cl, ch = -oh, oh  # oh < 0 gives an empty interval
+        relative, absolute = 0.0, 0.0
     elif op == "pow_int" and p > 0 and int(p) % 2 == 1:
-        root = lambda v: torch.sign(v) * v.abs() ** (1.0 / p)
-        cl, ch = root(ol), root(oh)
+        root = lambda v: torch.sign(v) * v.abs() ** (1.0 / p)  # noqa: E731
+        cl, ch = capped(root(ol)), root(oh)
+        relative, relative_high = root_slack(ol, p), root_slack(oh, p)
     elif op == "pow_int" and p > 0:
         r = torch.where(oh >= 0, oh.clamp(min=0) ** (1.0 / p), -inf)
-        s = ol.clamp(min=0) ** (1.0 / p)
-        s_lo, s_hi = widen(s, s, INVERSE_SLACK)  # the inner radius, shrunk (s_lo) to stay sound
+        s = capped(ol.clamp(min=0) ** (1.0 / p))
+        s_lo, _ = widen(s, s, root_slack(s, p))  # the inner radius, shrunk (s_lo) to stay sound
         cl = torch.where(al > -s_lo, s_lo, -r)  # left branch impossible: x >= s
         ch = torch.where(ah < s_lo, -s_lo, r)  # right branch impossible: x <= -s
         both_out = (al > -s_lo) & (ah < s_lo) & (s_lo > 0)
         cl = torch.where(both_out, inf, cl)
         ch = torch.where(both_out, -inf, ch)
         cl = torch.where(r < 0, inf, cl)
+        relative = relative_high = root_slack(oh, p)  # the inner radius is already shrunk
     elif op == "pow_real" and p > 0:
-        cl = torch.where(ol > 0, ol.clamp(min=0) ** (1.0 / p), -inf)
+        cl = torch.where(ol > 0, capped(ol.clamp(min=0) ** (1.0 / p)), -inf)
         ch = torch.where(oh >= 0, oh.clamp(min=0) ** (1.0 / p), -inf)
+        relative, relative_high = root_slack(ol, p), root_slack(oh, p)
     else:
         return None
-    cl, ch = widen(cl, ch, INVERSE_SLACK)
+    cl, _ = widen(cl, cl, relative, absolute)
+    _, ch = widen(ch, ch, relative if relative_high is None else relative_high, absolute)
     return args, cl, ch
 
 

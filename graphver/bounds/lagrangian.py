@@ -22,11 +22,15 @@ import math
 import torch
 from torch import Tensor
 
-from graphver.ops.linear import gamma
+from graphver.rounding import SLACK_FACTOR, eps_of, gamma, tiny_of, underflow_of
 
 
 def combined_lower(mu: Tensor, coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int) -> Tensor:
-    """Lower bound of row r + sum_k mu[:, r, k] c_k over each box, with its rounding slack: [B, rows]."""
+    """Lower bound of row r + sum_k mu[:, r, k] c_k over each box, with its rounding slack: [B, rows].
+
+    coef and offset must be finite where they take part (callers zero the unusable rows and their
+    multipliers). The slack is gamma_n of the magnitudes, plus an underflow of each product mu_k * a_kn
+    (it multiplies x_n, at most size_n), plus ``tiny`` for the products that are not multiplied again."""
     k = coef.shape[1] - rows
     a = coef[:, :rows] + torch.einsum("brk,bkn->brn", mu, coef[:, rows:])  # [B, rows, n]
     o = offset[:, :rows] + torch.einsum("brk,bk->br", mu, offset[:, rows:])
@@ -36,7 +40,9 @@ def combined_lower(mu: Tensor, coef: Tensor, offset: Tensor, lower: Tensor, uppe
     magnitude = (coef[:, :rows].abs() * size).sum(dim=2) + offset[:, :rows].abs()
     magnitude = magnitude + torch.einsum("brk,bk->br", mu, (coef[:, rows:].abs() * size[:, 0][:, None, :]).sum(dim=2)
                                          + offset[:, rows:].abs())
-    slack = gamma(coef.shape[2] + k + 3, torch.finfo(coef.dtype).eps) * magnitude * (1.0 + 1e-6)
+    slack = gamma(coef.shape[2] + k + 3, eps_of(coef)) * magnitude * SLACK_FACTOR
+    used = (mu != 0).sum(dim=2).to(coef.dtype)  # products mu_k * a_kn formed per row and variable
+    slack = slack + underflow_of(coef) * used * size.sum(dim=2) * SLACK_FACTOR + tiny_of(coef)
     return value - slack
 
 
@@ -79,25 +85,27 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
     thousands (costs per unit of power), steps must be relative to their size."""
     batch, q, _ = coef.shape
     k = q - rows
-    coef = torch.nan_to_num(coef.detach(), nan=0.0, posinf=0.0, neginf=0.0)
-    finite_offset = torch.isfinite(offset)
-    # a constraint row without a finite linear bound cannot take part: its multiplier stays 0
-    usable = finite_offset[:, rows:] & torch.isfinite(coef[:, rows:]).all(dim=2)
-    offset = torch.where(finite_offset, offset, torch.full_like(offset, -1e300)).detach()
+    # A row whose linear bound is not finite carries no information. A constraint row then takes no part
+    # (its multiplier stays 0); an objective row's bound is -inf, whatever the multipliers.
+    usable_all = torch.isfinite(offset) & torch.isfinite(coef).all(dim=2)
+    usable = usable_all[:, rows:]
+    lost = ~usable_all[:, :rows]
+    coef = torch.where(usable_all[:, :, None], coef, torch.zeros_like(coef)).detach()
+    offset = torch.where(usable_all, offset, torch.zeros_like(offset)).detach()
     mu0 = torch.zeros(batch, rows, k, dtype=coef.dtype, device=coef.device) if start is None else start.clamp(min=0)
     mask = usable[:, None, :].to(coef.dtype)
     best_mu = mu0 * mask
     with torch.no_grad():
         best = combined_lower(best_mu, coef, offset, lower, upper, rows)
     if k == 0 or iterations <= 0:
-        return best, best_mu
+        return torch.where(torch.isnan(best) | lost, torch.full_like(best, -math.inf), best), best_mu
     scale = torch.ones_like(best_mu) if scale is None else torch.broadcast_to(scale.to(best_mu), best_mu.shape)
     nu = (best_mu / scale).clone().requires_grad_(True)
     optimizer = torch.optim.Adam([nu], lr=lr)
     for _ in range(iterations):
         optimizer.zero_grad()
         bound = combined_lower(nu * scale * mask, coef, offset, lower, upper, rows)
-        (-torch.nan_to_num(bound, nan=0.0, neginf=-1e300).sum()).backward()
+        (-torch.nan_to_num(bound, nan=0.0, neginf=0.0, posinf=0.0).sum()).backward()
         optimizer.step()
         with torch.no_grad():
             nu.clamp_(min=0)
@@ -106,5 +114,5 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
             better = bound > best
             best = torch.where(better, bound, best)
             best_mu = torch.where(better[:, :, None], mu * mask, best_mu)
-    best = torch.where(torch.isnan(best), torch.full_like(best, -math.inf), best)
+    best = torch.where(torch.isnan(best) | lost, torch.full_like(best, -math.inf), best)
     return best.detach(), best_mu.detach()

@@ -35,7 +35,7 @@ from graphver.bounds.lagrangian import combined_lower
 from graphver.bounds.plan import BackwardPlan
 from graphver.tape.tape import Tape
 
-DYADIC = 2.0**30  # objective weights are multiples of 2**-30: their sum is exactly 1 in floating point
+DYADIC = 2.0**20  # objective weights are multiples of 2**-20: exact in float32 and float64, summing to exactly 1
 LARGEST = 1e100  # rows with larger coefficients are left out of the LP (their multiplier stays 0)
 
 
@@ -82,7 +82,7 @@ def usable_rows(coef: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 
 def dyadic_weights(weights: np.ndarray) -> np.ndarray:
-    """Non-negative multiples of 2**-30 summing to exactly 1, close to ``weights`` / sum(weights)."""
+    """Non-negative multiples of 2**-20 summing to exactly 1, close to ``weights`` / sum(weights)."""
     weights = np.maximum(np.nan_to_num(weights, nan=0.0), 0.0)
     total = weights.sum()
     if not total > 0:

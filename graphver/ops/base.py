@@ -28,27 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-# Smallest positive normal float64 is 2.2e-308: absolute slack for results that underflow.
-TINY = 1e-300
-# Distance below a closed domain edge (sqrt at 0), in ulps relative to 1 + |u|, still treated as the
-# rounding slack of the argument's own bound (sqrt(x + 1) on x >= -1 sees [-4e-15, 3]).
-EDGE_ULPS = 64.0
-# Slopes are choices, but they must stay finite (and representable in float32).
-MAX_SLOPE = 1e100
-
-
-def max_slope(t: Tensor) -> float:
-    return min(MAX_SLOPE, math.sqrt(torch.finfo(t.dtype).max))
-
-
-def eps_of(t: Tensor) -> float:
-    """Machine epsilon of a tensor's dtype (2**-52 for float64)."""
-    return torch.finfo(t.dtype).eps
-
-
-def tiny_of(t: Tensor) -> float:
-    """Absolute slack covering underflow for the tensor's dtype."""
-    return TINY if t.dtype == torch.float64 else float(torch.finfo(t.dtype).tiny) * 16
+from graphver.rounding import eps_of, flush_slope, max_slope, sanitize_lower, sanitize_upper, snap_to_zero, tiny_of  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -71,22 +51,6 @@ class PlaneRelaxation:
     upper_x: Tensor
     upper_y: Tensor
     upper_bias: Tensor
-
-
-def snap_to_zero(l: Tensor, u: Tensor) -> Tensor:
-    """``l`` moved to 0 where it lies in [-EDGE_ULPS*eps*(1 + |u|), 0)."""
-    slack = (l < 0) & (l >= -EDGE_ULPS * eps_of(l) * (1.0 + u.abs()))
-    return torch.where(slack, torch.zeros_like(l), l)
-
-
-def sanitize_lower(b: Tensor) -> Tensor:
-    """A lower bound that is NaN or +inf (overflow) is replaced by -inf: weak but sound."""
-    return torch.where(torch.isnan(b) | (b == math.inf), torch.full_like(b, -math.inf), b)
-
-
-def sanitize_upper(b: Tensor) -> Tensor:
-    """An upper bound that is NaN or -inf (overflow) is replaced by +inf: weak but sound."""
-    return torch.where(torch.isnan(b) | (b == -math.inf), torch.full_like(b, math.inf), b)
 
 
 class UnaryOp:
@@ -149,7 +113,10 @@ class UnaryOp:
 
     # --- generic machinery --------------------------------------------------------------------
     def support(self, a: Tensor, l: Tensor, u: Tensor, param: float | None = None) -> tuple[Tensor, Tensor]:
-        """Sound ``(min, max)`` over x in [l, u] of ``f(x) - a*x`` (broadcast over a, l, u)."""
+        """Sound ``(min, max)`` over x in [l, u] of ``f(x) - a*x`` (broadcast over a, l, u).
+
+        ``a`` must be 0 or of magnitude in [slope_floor, max_slope] (``flush_slope``): the ops' critical
+        point formulas (1/a^2, (a/p)^(1/(p-1)), ...) are only accurate to a few ulps there."""
         a, l, u = torch.broadcast_tensors(a, l, u)
         candidates = [l, u] + list(self.critical_points(a, l, u, param))
         points = torch.stack([c.expand_as(l) for c in candidates], dim=-1)
@@ -236,11 +203,11 @@ class UnaryOp:
         With alphas (any real values; clamped to [0, 1]) the slopes are ``s_min + alpha*(s_max - s_min)``.
         """
         if alpha_lower is None and alpha_upper is None:
-            slope_lower = slope_upper = self.chord_slope(l, u, param)
+            slope_lower = slope_upper = flush_slope(self.chord_slope(l, u, param))
         else:
             smin, smax = self.clamped_slope_range(l, u, param)
-            slope_lower = smin + alpha_lower.clamp(0.0, 1.0) * (smax - smin)
-            slope_upper = smin + alpha_upper.clamp(0.0, 1.0) * (smax - smin)
+            slope_lower = flush_slope(smin + alpha_lower.clamp(0.0, 1.0) * (smax - smin))
+            slope_upper = flush_slope(smin + alpha_upper.clamp(0.0, 1.0) * (smax - smin))
         if slope_lower is slope_upper:
             bias_lower, bias_upper = self.support(slope_lower, l, u, param)
         else:

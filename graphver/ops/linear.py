@@ -12,12 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from graphver.ops.base import eps_of, sanitize_lower, sanitize_upper, tiny_of
-
-
-def gamma(n: int, eps: float) -> float:
-    """Higham's gamma_n bound on the relative rounding error of an n-term sum of products (doubled)."""
-    return 2.0 * n * eps / (1.0 - n * eps)
+from graphver.rounding import eps_of, gamma, sanitize_lower, sanitize_upper, tiny_of
 
 
 def linear_apply(rows: Tensor, cols: Tensor, weights: Tensor, bias: Tensor, x: Tensor) -> Tensor:

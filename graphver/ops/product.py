@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from graphver.ops.base import BinaryOp, PlaneRelaxation, eps_of, sanitize_lower, sanitize_upper, tiny_of
+from graphver.ops.base import BinaryOp, PlaneRelaxation
+from graphver.rounding import eps_of, sanitize_lower, sanitize_upper, tiny_of, underflow_of
 from graphver.ops.registry import register
 
 
@@ -44,13 +45,22 @@ class Mul(BinaryOp):
         upper_bias = -(r_up * (lx * uy) + (1 - r_up) * (ux * ly))
         mag_x = torch.maximum(lx.abs(), ux.abs())
         mag_y = torch.maximum(ly.abs(), uy.abs())
-        eps = eps_of(lx)
+        eps, underflow = eps_of(lx), underflow_of(lx)
 
-        def margin(cx, cy, b):
-            return 8.0 * eps * (cx.abs() * mag_x + cy.abs() * mag_y + b.abs()) + tiny_of(lx)
+        def margin(r, x1, x2, y1, y2):
+            # The plane r*(y1 x + x1 y - x1 y1) + (1-r)*(y2 x + x2 y - x2 y2) is valid with its exact
+            # coefficients; the computed ones differ by at most 3u of the magnitudes of their terms (the
+            # sums may cancel, so not of their results) plus an underflow per product, and each
+            # coefficient multiplies a value of size mag_x or mag_y.
+            s = 1 - r
+            coef_x = (r * y1).abs() + (s * y2).abs()
+            coef_y = (r * x1).abs() + (s * x2).abs()
+            constant = (r * (x1 * y1)).abs() + (s * (x2 * y2)).abs()
+            rounding = 4.0 * eps * (coef_x * mag_x + coef_y * mag_y + constant)
+            return rounding + 4.0 * underflow * (mag_x + mag_y) + tiny_of(lx)
 
-        lower_bias = sanitize_lower(lower_bias - margin(lower_x, lower_y, lower_bias))
-        upper_bias = sanitize_upper(upper_bias + margin(upper_x, upper_y, upper_bias))
+        lower_bias = sanitize_lower(lower_bias - margin(r_low, lx, ux, ly, uy))
+        upper_bias = sanitize_upper(upper_bias + margin(r_up, lx, ux, uy, ly))
         return PlaneRelaxation(lower_x, lower_y, lower_bias, upper_x, upper_y, upper_bias)
 
     def tight_alpha(self, lx, ux, ly, uy, x, y, param=None):
@@ -93,11 +103,15 @@ class QuadOverLin(BinaryOp):
         return ~(ly > 0)
 
     def interval(self, lx, ux, ly, uy, param=None):
-        sq_low = torch.where((lx <= 0) & (ux >= 0), torch.zeros_like(lx), torch.minimum(lx * lx, ux * ux))
-        sq_high = torch.maximum(lx * lx, ux * ux)
-        eps = eps_of(lx)
-        low = sq_low / uy * (1 - 4 * eps)
-        high = sq_high / ly * (1 + 4 * eps) + tiny_of(lx)
+        # x^2/y is formed as (m / y) * m, m = |x|: two roundings of u each, and underflows of at most
+        # `underflow` (the quotient's is multiplied by m). x^2/y >= 0 for y > 0.
+        inside = (lx <= 0) & (ux >= 0)
+        m_low = torch.where(inside, torch.zeros_like(lx), torch.minimum(lx.abs(), ux.abs()))
+        m_high = torch.maximum(lx.abs(), ux.abs())
+        eps, underflow = eps_of(lx), underflow_of(lx)
+        low = (m_low / uy) * m_low * (1 - 4 * eps) - underflow * (m_low + 2)
+        high = (m_high / ly) * m_high * (1 + 4 * eps) + underflow * (m_high + 2) + tiny_of(lx)
+        low = low.clamp(min=0)
         bad = ~(ly > 0)
         low = torch.where(bad, torch.full_like(low, -torch.inf), low)
         high = torch.where(bad, torch.full_like(high, torch.inf), high)
@@ -110,28 +124,28 @@ class QuadOverLin(BinaryOp):
         return ratios.amin(-1), ratios.amax(-1)
 
     def relax(self, lx, ux, ly, uy, param=None, alpha_lower=None, alpha_upper=None):
-        eps = eps_of(lx)
+        eps, underflow = eps_of(lx), underflow_of(lx)
         rmin, rmax = self.ratio_range(lx, ux, ly, uy)
         a = torch.full_like(lx, 0.5) if alpha_lower is None else alpha_lower.clamp(0.0, 1.0)
         r = rmin + a * (rmax - rmin)
         lower_x = 2 * r  # exact
         square = r * r
         lower_y = -square
-        # only r*r rounds: 2r x - fl(r^2) y <= x^2/y + |r^2 - fl(r^2)| y
-        lower_bias = -(2 * eps * square * uy.abs() + tiny_of(lx))
+        # only r*r rounds: 2r x - fl(r^2) y <= x^2/y + |r^2 - fl(r^2)| y, |r^2 - fl(r^2)| <= u r^2 + underflow
+        lower_bias = -((2 * eps * square + underflow) * uy.abs() + tiny_of(lx))
         # upper: chord slopes through the corners, bias lifted over all four
         safe_ly = torch.where(ly > 0, ly, torch.ones_like(ly))
         safe_uy = torch.where(uy > 0, uy, torch.ones_like(uy))
         mid_y = safe_ly / 2 + safe_uy / 2
         upper_x = (lx + ux) / mid_y
-        mean_square = (lx * lx + ux * ux) / 2
-        upper_y = -mean_square / (safe_ly * safe_uy)
+        # -(lx^2 + ux^2) / (2 ly uy), formed from ratios so that it neither underflows nor overflows early
+        upper_y = -((lx / safe_ly) * (lx / safe_uy) + (ux / safe_ly) * (ux / safe_uy)) / 2
         corners_x = torch.stack([lx, lx, ux, ux], -1)
         corners_y = torch.stack([safe_ly, safe_uy, safe_ly, safe_uy], -1)
-        values = corners_x * corners_x / corners_y
+        values = (corners_x / corners_y) * corners_x  # as in interval: no underflow of x^2 before the division
         gaps = values - upper_x[..., None] * corners_x - upper_y[..., None] * corners_y
         sizes = values.abs() + (upper_x[..., None] * corners_x).abs() + (upper_y[..., None] * corners_y).abs()
-        upper_bias = (gaps + 8 * eps * sizes).amax(-1) + tiny_of(lx)
+        upper_bias = (gaps + 8 * eps * sizes + underflow * (corners_x.abs() + 4)).amax(-1) + tiny_of(lx)
         bad = ~(ly > 0)
         lower_bias = torch.where(bad, torch.full_like(lower_bias, -torch.inf), lower_bias)
         upper_bias = torch.where(bad, torch.full_like(upper_bias, torch.inf), upper_bias)
