@@ -146,3 +146,24 @@ def snap_to_zero(l: Tensor, u: Tensor) -> Tensor:
     """``l`` moved to 0 where it lies in [-EDGE_ULPS*eps*(1 + |u|), 0)."""
     slack = (l < 0) & (l >= -EDGE_ULPS * eps_of(l) * (1.0 + u.abs()))
     return torch.where(slack, torch.zeros_like(l), l)
+
+
+def convert_constants(values: Tensor, error: Tensor, dtype) -> tuple[Tensor, Tensor]:
+    """Constants in another float dtype, with their error bound grown by the new rounding (rounded up).
+
+    The distance of the converted values from the stored ones is computed in float64 (the factor
+    1 + 1e-12 covers that subtraction and the sum), and the total is rounded up into ``dtype``."""
+    if values.dtype == dtype:
+        return values, error
+    converted = values.to(dtype)
+    extra = (values.double() - converted.double()).abs()
+    total = (error.double() + extra) * (1.0 + 1e-12)
+    total_new = total.to(dtype)
+    total_new = torch.where(total_new.double() < total, torch.nextafter(total_new, torch.full_like(total_new, math.inf)), total_new)
+    return converted, total_new
+
+
+def computed_error(value):
+    """Bound on the rounding error of a float64 number computed by one correctly rounded operation (1/c):
+    ``eps * |value|`` plus one underflow. Works on numpy arrays and floats."""
+    return abs(value) * eps_of(torch.float64) + underflow_of(torch.float64)

@@ -17,7 +17,7 @@ from graphver.bounds.plan import plan_for
 from graphver.dsl.model import round_outward, to_float_directed
 from graphver.ops import REGISTRY, UnaryOp
 from graphver.tape.compile import round_exact
-from graphver.tape.tape import convert_constants
+from graphver.rounding import convert_constants
 
 DT = torch.float64
 

@@ -93,6 +93,31 @@ def test_unary_interval_and_lines_enclose_samples(name, param):
 
 
 @pytest.mark.parametrize("name,param", CASES)
+def test_unary_interval_and_lines_in_float32(name, param):
+    """The same construction computed in float32 (its eps, tiny and slope limits), checked against float64
+    values at the float32 sample points: float32 runs are as sound as float64 ones."""
+    op = REGISTRY[name]
+    gen = torch.Generator().manual_seed(hash((name, param, "f32")) % 2**31)
+    low, high = random_intervals(op, param, 400, gen)
+    low32, high32 = low.float(), high.float()
+    keep = (low32 <= high32) & ~op.domain_violation(low32, high32, param)
+    low32, high32 = low32[keep], high32[keep]
+    x32 = sample_points(op, param, low32.double(), high32.double(), gen, per_interval=100).float()
+    x32 = torch.minimum(torch.maximum(x32, low32[:, None]), high32[:, None])
+    x = x32.double()
+    fx = op.f(x, param)
+    wide_low, wide_high = low32.double(), high32.double()
+    i_low, i_high = op.interval(low32, high32, param)
+    assert i_low.dtype == torch.float32
+    assert_enclosed(name, "float32 interval", i_low.double()[:, None], fx, i_high.double()[:, None], wide_low, wide_high)
+    for a_l, a_u in [(None, None), (torch.rand(low32.shape, generator=gen) * 1.6 - 0.3, torch.rand(low32.shape, generator=gen) * 1.6 - 0.3)]:
+        lines = op.relax(low32, high32, param, a_l, a_u)
+        lower_line = lines.lower_slope.double()[:, None] * x + lines.lower_bias.double()[:, None]
+        upper_line = lines.upper_slope.double()[:, None] * x + lines.upper_bias.double()[:, None]
+        assert_enclosed(name, "float32 relaxation lines", lower_line, fx, upper_line, wide_low, wide_high)
+
+
+@pytest.mark.parametrize("name,param", CASES)
 def test_unary_branch_point_inside(name, param):
     op = REGISTRY[name]
     gen = torch.Generator().manual_seed(7)

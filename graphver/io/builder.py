@@ -20,9 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from graphver.rounding import computed_error
 from graphver.tape.tape import Instruction, Tape
-
-EPS64 = float(np.finfo(np.float64).eps)
 
 
 class TapeBuilder:
@@ -150,4 +149,4 @@ def _with_refine(instr: Instruction, local: np.ndarray) -> Instruction:
 def computed_weight(value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A weight computed in float64 (not given exactly, e.g. 1/c) and a bound on its rounding error."""
     value = np.asarray(value, dtype=np.float64)
-    return value, np.abs(value) * EPS64
+    return value, computed_error(value)

@@ -13,6 +13,7 @@ import math
 import torch
 
 from graphver.ops.base import UnaryOp
+from graphver.rounding import eps_of
 from graphver.ops.registry import register
 
 TWO_PI = 2.0 * math.pi
@@ -122,8 +123,8 @@ class Tan(UnaryOp):
         k = tan_branch(l)
         pole_below = k * math.pi - math.pi / 2
         pole_above = k * math.pi + math.pi / 2
-        # Keep a safety distance: pi/2 + k*pi is not exact in floating point.
-        guard = 1e-12 * (1.0 + torch.maximum(l.abs(), u.abs()))
+        # Keep a safety distance: pi/2 + k*pi is not exact in floating point (nor in float32 arithmetic).
+        guard = max(1e-12, 64 * eps_of(l)) * (1.0 + torch.maximum(l.abs(), u.abs()))
         return (tan_branch(u) != k) | (l - pole_below <= guard) | (pole_above - u <= guard)
 
 

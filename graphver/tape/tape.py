@@ -14,18 +14,7 @@ import torch
 from torch import Tensor
 
 from graphver.ops.registry import REGISTRY
-
-
-def convert_constants(values: Tensor, error: Tensor, dtype) -> tuple[Tensor, Tensor]:
-    """Constants in another float dtype, with their error bound grown by the new rounding (rounded up)."""
-    if values.dtype == dtype:
-        return values, error
-    converted = values.to(dtype)
-    extra = (values.double() - converted.double()).abs()
-    total = (error.double() + extra) * (1.0 + 1e-12)
-    total_new = total.to(dtype)
-    total_new = torch.where(total_new.double() < total, torch.nextafter(total_new, torch.full_like(total_new, float("inf"))), total_new)
-    return converted, total_new
+from graphver.rounding import convert_constants
 
 
 @dataclass(frozen=True)
