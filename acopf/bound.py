@@ -9,7 +9,6 @@ certified bound of the cost over that domain's feasible part (see graphver's doc
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,7 +40,11 @@ class BoundReport:
     stop_reason: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=str)
+        """Strict JSON, graphver's convention: non-finite numbers (an upper bound of inf when no feasible
+        point was found, a NaN violation) as the strings "inf", "-inf", "nan"."""
+        from graphver.report.results import json_text
+
+        return json_text(asdict(self))
 
     def __str__(self) -> str:
         return (f"acopf bound {self.case} ({self.formulation}): {self.status.upper()}  lower {self.lower:.6f}  "

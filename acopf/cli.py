@@ -4,8 +4,12 @@
     graphver acopf bound CASE.m [--timeout S] [--gap G] [--plot PNG] [--json PATH]
 
 Registered under the ``graphver.commands`` entry point, so graphver itself never imports acopf.
-Exit codes: 0 solved (IPOPT converged and the point is feasible within 1e-6), 3 not converged or
-infeasible beyond the tolerance, 2 input error (a broken case file).
+Exit codes follow graphver's contract (its ``Commands`` group runs every plugin command under
+``graphver.cli.run_guarded``): 0 solved (IPOPT converged and the point is feasible within 1e-6; bound:
+gap reached or certified infeasible), 3 not converged, infeasible beyond the tolerance or stopped first,
+2 input error (a broken case file, a missing output folder, any GraphverError), 4 internal error
+(traceback printed), 130 Ctrl-C before a result. Output paths are checked before the run; JSON files are
+strict JSON (non-finite numbers as the strings "inf", "-inf", "nan").
 """
 
 from __future__ import annotations
@@ -28,6 +32,22 @@ class CaseInputError(click.ClickException):
     exit_code = EXIT_INPUT
 
 
+def check_outputs(json_path: Path | None = None, plot_path: Path | None = None) -> None:
+    """graphver's checks of output paths (and matplotlib for --plot), before a run that may take minutes."""
+    from graphver.cli import check_output, check_plotting
+
+    check_output(json_path, "--json")
+    check_output(plot_path, "--plot")
+    check_plotting(plot_path)
+
+
+def write_json(data: dict, path: Path) -> None:
+    """``data`` as strict JSON (graphver's convention: non-finite numbers as strings)."""
+    from graphver.report.results import json_text
+
+    path.write_text(json_text(data) + "\n", encoding="utf-8")
+
+
 def load_case(path: Path):
     from acopf.data import load
 
@@ -44,7 +64,7 @@ def acopf() -> None:
 
 @acopf.command(help="Solve the ACOPF of CASE locally with IPOPT: objective, time, iterations, the worst "
                     "constraint violation (checked independently of the solver), dispatch and voltages.\n\n"
-                    "Exit codes: 0 solved and feasible within 1e-6 pu, 3 otherwise, 2 input error.")
+                    "Exit codes: 0 solved and feasible within 1e-6 pu, 3 otherwise, 2 input error, 4 internal error.")
 @CASE_ARGUMENT
 @click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="rectangular", show_default=True)
 @click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True, help="IPOPT iterations.")
@@ -52,9 +72,11 @@ def acopf() -> None:
               help="Write the solution (objective, status, violations, dispatch, voltages) as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="One line: objective, status, max violation.")
 def solve(case: Path, formulation: str, max_iter: int, json_path: Path | None, quiet: bool) -> None:
-    from acopf.solve import solve as run_solve
-    from acopf.solve import write_json
+    from dataclasses import asdict
 
+    from acopf.solve import solve as run_solve
+
+    check_outputs(json_path)
     network = load_case(case)
     result = run_solve(network, formulation, max_iter=max_iter)
     ok = result.success and result.max_violation <= FEASIBILITY_TOL
@@ -64,7 +86,7 @@ def solve(case: Path, formulation: str, max_iter: int, json_path: Path | None, q
     else:
         print_solution(result, ok)
     if json_path is not None:
-        write_json(result, json_path)
+        write_json(asdict(result), json_path)
         click.echo(f"wrote {json_path}")
     sys.exit(EXIT_OK if ok else EXIT_UNKNOWN)
 
@@ -101,7 +123,8 @@ def print_solution(result, ok: bool) -> None:
 
 @acopf.command(help="Certified optimality gap of CASE: IPOPT's feasible point (checked independently) as the upper "
                     "bound, graphver's branch-and-bound over the exact ACOPF feasible set as the lower bound.\n\n"
-                    "Exit codes: 0 gap reached, 3 stopped first (timeout, Ctrl-C), 2 input error.")
+                    "Exit codes: 0 gap reached (or certified infeasible), 3 stopped first (timeout, Ctrl-C), 2 input "
+                    "error, 4 internal error.")
 @CASE_ARGUMENT
 @click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="lifted", show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
@@ -117,6 +140,7 @@ def bound(case: Path, formulation: str, timeout: float, gap: float, json_path: P
           quiet: bool) -> None:
     from acopf.bound import bound as run_bound
 
+    check_outputs(json_path, plot_path)
     network = load_case(case)
     report = run_bound(network, formulation, timeout=timeout, gap=gap, progress=None if not quiet else False)
     if quiet:

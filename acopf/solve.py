@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import sympy
 from acopf.data import Network, load
 from acopf.evaluate import cost, violations
 from acopf.formulations import AcopfModel, build
+from graphver.report.results import json_text
 
 
 @dataclass
@@ -35,7 +35,7 @@ class SolveResult:
     buses: list = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        return json_text(asdict(self))
 
     def __str__(self) -> str:
         return (f"acopf solve {self.case}: objective {self.objective:.6f} $/h ({self.status}, {self.iterations} "

@@ -6,7 +6,8 @@ summary and, if asked, writes the result as JSON and the convergence history as 
 
 Exit codes: 0 verified / solved, 1 falsified, 3 unknown (timeout, domain cap, Ctrl-C), 2 usage or input
 errors (a bad file, any ``GraphverError`` from the model), 4 an internal error (a bug in graphver), 130
-Ctrl-C before the engine had a result.
+Ctrl-C before the engine had a result. The same contract holds for vnncomp and the plugin commands
+(``Commands.invoke`` runs every subcommand under ``run_guarded``).
 """
 
 from __future__ import annotations
@@ -182,23 +183,31 @@ def show_progress(quiet: bool) -> bool:
     return sys.stdout.isatty() and not quiet
 
 
-def run_guarded(path: Path, action):
-    """Run ``action()``: a GraphverError becomes a one-line input error (exit 2), a bug exits 4."""
+def run_guarded(path: Path | str, action):
+    """Run ``action()`` under the exit-code contract: a GraphverError becomes a one-line input error (exit
+    2), an InternalError or any other exception (a bug) prints its traceback and a please-report line
+    (exit 4); click's own exits, Ctrl-C and SystemExit pass through. ``path``: what to report with the bug.
+    Every subcommand runs under it (``Commands.invoke``, plugin commands included); commands use it
+    around their engine call to name their input file in the message."""
     try:
         return action()
     except InternalError as error:
-        click.echo(traceback.format_exc(), err=True)
-        click.echo(f"Internal error (a bug in graphver; please report it with {path}): {error}", err=True)
-        sys.exit(EXIT_INTERNAL)
+        internal_error(path, str(error))
     except GraphverError as error:
-        raise InputError(f"{path}: {type(error).__name__}: {error}") from None
-    except (click.ClickException, click.exceptions.Exit, KeyboardInterrupt):
+        raise InputError(f"{path}: {type(error).__name__}: {error}" if path else f"{type(error).__name__}: {error}") \
+            from None
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
         raise
     except Exception as error:  # noqa: BLE001  (not a documented error: a bug, shown with its traceback)
-        click.echo(traceback.format_exc(), err=True)
-        click.echo(f"Internal error (a bug in graphver; please report it with {path}): "
-                   f"{type(error).__name__}: {error}", err=True)
-        sys.exit(EXIT_INTERNAL)
+        internal_error(path, f"{type(error).__name__}: {error}")
+
+
+def internal_error(path: Path | str, message: str):
+    """The traceback of the exception being handled, a please-report line, exit 4."""
+    click.echo(traceback.format_exc(), err=True)
+    about = path or "the command line and its input files"
+    click.echo(f"Internal error (a bug in graphver; please report it with {about}): {message}", err=True)
+    sys.exit(EXIT_INTERNAL)
 
 
 # --- output -----------------------------------------------------------------------------------------
@@ -424,11 +433,14 @@ def run_options(command):
 
 
 class Commands(click.Group):
-    """The command group; Ctrl-C outside the engine's own handling exits 130 (click's default, 1, means falsified)."""
+    """The command group. Every subcommand, the plugin commands (acopf) and vnncomp included, runs under
+    one exit-code contract (``run_guarded``): a GraphverError that reaches here is an input error (2), any
+    other exception an internal error (4, with its traceback); Ctrl-C outside the engine's own handling
+    exits 130 (click's default, 1, means falsified)."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            return run_guarded("", lambda: super(Commands, self).invoke(ctx))
         except KeyboardInterrupt:
             click.echo("Interrupted (Ctrl-C) before a result was available.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
@@ -446,8 +458,9 @@ def main() -> None:
       graphver interval FILE.py   one pass of IBP, CROWN and alpha over the whole box
       graphver vnncomp M.onnx P.vnnlib   decide a VNN-COMP instance (unsat / sat / unknown)
 
-    Exit codes: 0 verified/solved, 1 falsified, 2 usage or input error, 3 unknown (timeout,
-    domain cap, Ctrl-C), 4 internal error. `graphver COMMAND --help` describes FILE.
+    Exit codes (every command): 0 verified/solved/unsat, 1 falsified/sat, 2 usage or input
+    error, 3 unknown (timeout, domain cap, Ctrl-C), 4 internal error, 130 Ctrl-C before a
+    result. `graphver COMMAND --help` describes FILE.
     """
 
 
@@ -549,9 +562,7 @@ def interval_rows(model: gv.Model, expressions: dict, methods: list[str], device
 
 
 def interval_json(model: gv.Model, rows: list[tuple]) -> str:
-    import json
-
-    from graphver.report.results import versions
+    from graphver.report.results import json_text, versions
 
     data = {
         "model": model.name,
@@ -560,7 +571,7 @@ def interval_json(model: gv.Model, rows: list[tuple]) -> str:
                       for label, name, found, seconds in rows],
         "versions": versions(),
     }
-    return json.dumps(data, indent=2)
+    return json_text(data)
 
 
 def interval_table(title: str, rows: list[tuple]):

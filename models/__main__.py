@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
+from graphver.report.results import json_text
 from models import PROBLEMS
 
 METHODS = ("ibp", "crown", "alpha")
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         print(f"{name:<16} {exact:<26} " + " ".join(f"{c:<30}" for c in cells) + (" ok" if sound else " VIOLATED"))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+            handle.write(json_text(results) + "\n")
         print(f"wrote {args.json}")
     return 0 if all(r["sound"] for r in results) else 1
 

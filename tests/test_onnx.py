@@ -240,7 +240,7 @@ def test_ml4acopf_false_property_gives_a_reproduced_counterexample(tmp_path):
     out = tmp_path / "result.txt"
     runner = CliRunner()
     result = runner.invoke(cli.main, ["vnncomp", str(MODEL), str(prop), "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # sat: a counterexample (exit 1, like verify's falsified)
     assert result.output.splitlines()[0] == "sat"
     lines = out.read_text().splitlines()
     assert lines[0] == "sat" and lines[1] == "("

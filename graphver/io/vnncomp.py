@@ -15,7 +15,10 @@ bound runs on the network itself:
 Every intermediate bound intersects IBP with CROWN (the tape's refine sets), the root is bounded by
 alpha-CROWN, sampling and projected gradient search for counterexamples first, and a candidate counts
 only after onnxruntime, run on the candidate rounded to the model's input type (inside the box),
-reproduces the violation.
+reproduces the violation. The property's constants are exact rationals (graphver/io/vnnlib.py): the margin
+rows carry the rounding error of their coefficients as ``weight_error`` and their constants rounded down,
+so a proof covers the exact unsafe set; a candidate must lie in the exact box (``inner_boxes``) and reach
+the exact unsafe set (``unsafe`` decides in rationals).
 
 ``run_instances`` runs a benchmark's ``instances.csv`` (onnx, vnnlib, timeout per row), writes one CSV
 row per instance and resumes after an interruption (instances already in the output file are skipped;
@@ -74,23 +77,39 @@ def inside_box(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, dtype) -
 
 
 def unsafe(spec: VnnlibSpec, y: np.ndarray) -> tuple[bool, list[float]]:
-    """Whether outputs ``y`` lie in the unsafe set, and each conjunction's largest row value (<= 0 for a
-    satisfied conjunction of non-strict rows)."""
+    """Whether outputs ``y`` lie in the unsafe set, decided exactly (the property's exact rationals against
+    the floats ``y``), and each conjunction's largest row value in float (<= 0 for a satisfied conjunction
+    of non-strict rows)."""
+    y = np.asarray(y, dtype=np.float64)
     hit, worst = False, []
     for conj in spec.disjuncts:
         values = conj.coef @ y + conj.offset
-        ok = np.where(conj.strict, values < 0, values <= 0)
         worst.append(float(values.max()))
-        hit = hit or bool(ok.all())
+        if hit:
+            continue
+        # float screen with a generous slack (offset is rounded down, coefficients carry coef_error),
+        # then the exact decision; outputs that are not finite are decided in float
+        error = conj.coef_error if conj.coef_error is not None else np.zeros_like(conj.coef)
+        with np.errstate(invalid="ignore", over="ignore"):
+            scale = np.abs(conj.coef) @ np.abs(y) + np.abs(conj.offset)
+            slack = 1e-9 * scale + error @ np.abs(y) + 1e-300
+            if not bool(np.all(values <= slack)):
+                continue
+        if np.isfinite(y).all() and np.isfinite(values).all():
+            hit = conj.exact_hit(y)
+        else:
+            hit = bool(np.where(conj.strict, values < 0, values <= 0).all())
     return hit, worst
 
 
-def margin_network(network: OnnxNetwork, rows: np.ndarray, offsets: np.ndarray):
-    """The network's tape with outputs ``rows @ y + offsets`` (one linear instruction)."""
+def margin_network(network: OnnxNetwork, rows: np.ndarray, offsets: np.ndarray, errors: np.ndarray | None = None):
+    """The network's tape with outputs ``rows @ y + offsets`` (one linear instruction); ``errors`` bound
+    the distance of ``rows`` from the exact coefficients (the instruction's ``weight_error``)."""
     builder = network.builder
     r, c = np.nonzero(rows)
     cols = network.output_nodes[c]
-    nodes = builder.linear([(r, cols, rows[r, c], None)], offsets, "margin", (rows.shape[0],))
+    nodes = builder.linear([(r, cols, rows[r, c], None if errors is None else errors[r, c])], offsets, "margin",
+                           (rows.shape[0],))
     return builder.tape(nodes)
 
 
@@ -101,13 +120,16 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
     network = import_onnx(onnx_path)
     spec = read_vnnlib(vnnlib_path, network.n_inputs, network.n_outputs)
     domains, methods = 0, []
-    for lower, upper in spec.boxes:
+    # the search runs on the box rounded outward; a counterexample must lie in the exact box: its floats
+    # are the inner box (inner_boxes; a spec built by hand without them: the box itself)
+    inner_boxes = spec.inner_boxes if len(spec.inner_boxes) == len(spec.boxes) else spec.boxes
+    for (lower, upper), (inner_lower, inner_upper) in zip(spec.boxes, inner_boxes):
         model = gv.Model(Path(name_vnnlib).stem)
         for i in range(network.n_inputs):
             model.var(f"X_{i}", float(lower[i]), float(upper[i]))
         found: dict = {}
 
-        def confirm(point, lower=lower, upper=upper, found=found):
+        def confirm(point, lower=inner_lower, upper=inner_upper, found=found):
             x = inside_box(point.detach().cpu().numpy(), lower, upper, network.input_dtype)
             if not ((x >= lower) & (x <= upper)).all():  # no value of the input type there: not reportable
                 return False, []
@@ -128,9 +150,11 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
             conjs = [spec.disjuncts[k] for k in group]
             rows = np.concatenate([c.coef for c in conjs])
             offsets = np.concatenate([c.offset for c in conjs])
+            errors = np.concatenate([c.coef_error if c.coef_error is not None else np.zeros_like(c.coef)
+                                     for c in conjs])
             # unsafe: row <= 0 (row < 0 when strict); safe: margin = row > 0 (>= 0 when strict)
             strict = tuple(bool(not s) for c in conjs for s in c.strict)
-            tape = margin_network(network, rows, offsets)
+            tape = margin_network(network, rows, offsets, errors)
             labels = [f"row {i}" for i in range(rows.shape[0])]
             settings = dict(progress=progress, timeout=left)
             settings.update(options)

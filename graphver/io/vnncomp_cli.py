@@ -1,4 +1,11 @@
-"""``graphver vnncomp``: one ONNX + VNN-LIB instance, or a benchmark's instances.csv."""
+"""``graphver vnncomp``: one ONNX + VNN-LIB instance, or a benchmark's instances.csv.
+
+Exit codes follow graphver's contract (graphver/cli.py): 0 unsat (the property holds; with --instances:
+every instance decided), 1 sat (a counterexample), 2 usage or input error (a malformed VNN-LIB file, a
+file that is not ONNX, an unsupported op, input counts that do not match, a missing output folder; with
+--instances: also an instance recorded as "error"), 3 unknown, 4 internal error (traceback printed), 130
+Ctrl-C before a result.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ from pathlib import Path
 
 import click
 
-EXIT_DECIDED, EXIT_INPUT, EXIT_UNKNOWN = 0, 2, 3
+EXIT_DECIDED, EXIT_SAT, EXIT_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_CODES = {"unsat": EXIT_DECIDED, "sat": EXIT_SAT}  # any other verdict: unknown
 VERDICT_STYLE = {"unsat": "bold green", "sat": "bold red", "unknown": "bold yellow", "error": "bold magenta"}
 
 
@@ -16,8 +24,8 @@ VERDICT_STYLE = {"unsat": "bold green", "sat": "bold red", "unknown": "bold yell
                "reproduced by onnxruntime), unknown. With --instances CSV (rows: onnx, vnnlib, timeout, paths "
                "relative to the CSV), every instance runs in turn with a progress display, one row per instance "
                "goes to --out (verdict, seconds, domains, what decided it), and a rerun skips the instances "
-               "already in --out.\n\nExit codes: 0 decided (unsat or sat; every instance run for --instances), "
-               "3 unknown, 2 input error.")
+               "already in --out.\n\nExit codes: 0 unsat (--instances: every instance decided), 1 sat, 2 usage or "
+               "input error (--instances: also an instance that could not be read), 3 unknown, 4 internal error.")
 @click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("prop", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--instances", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -32,7 +40,7 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
             quiet: bool) -> None:
     from rich.console import Console
 
-    from graphver.errors import GraphverError
+    from graphver.cli import check_output, run_guarded
 
     console = Console(highlight=False, quiet=quiet)
     if instances is not None:
@@ -40,41 +48,39 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
             raise click.UsageError("give either MODEL PROP or --instances CSV, not both")
         if out is None:
             raise click.UsageError("--instances needs --out RESULTS.csv")
+        check_output(out, "--out")
         sys.exit(run_benchmark(instances, out, timeout, console, quiet))
     if model is None or prop is None:
         raise click.UsageError("give MODEL.onnx and PROP.vnnlib (or --instances CSV --out RESULTS.csv)")
-    from graphver.io.vnncomp import verify_instance, write_counterexample
+    from graphver.io import vnncomp as runner
 
     for path in (model, prop):
         if not path.is_file():
             raise click.UsageError(f"{path}: no such file")
-    try:
-        result = verify_instance(model, prop, timeout if timeout is not None else 60.0, progress=not quiet and sys.stdout.isatty())
-    except GraphverError as error:
-        raise click.ClickException(f"{type(error).__name__}: {error}") from None
+    check_output(out, "--out")  # before the run, not after it
+    # input errors (GraphverError: VNN-LIB, ONNX, unsupported op, input counts) exit 2, bugs exit 4
+    result = run_guarded("", lambda: runner.verify_instance(model, prop, timeout if timeout is not None else 60.0,
+                                                            progress=not quiet and sys.stdout.isatty()))
     click.echo(result.verdict)
     console.print(f"[{VERDICT_STYLE.get(result.verdict, '')}]{result.verdict}[/] in {result.seconds:.2f} s, "
                   f"{result.domains} domains" + (f", decided by {result.decided_by}" if result.decided_by else "")
                   + (f" ({result.message})" if result.message else ""))
     if out is not None:
         if result.verdict == "sat":
-            write_counterexample(result, out)
+            runner.write_counterexample(result, out)
         else:
             out.write_text(("timeout" if result.message == "timeout" else result.verdict) + "\n", encoding="utf-8")
-    sys.exit(EXIT_DECIDED if result.verdict in ("unsat", "sat") else EXIT_UNKNOWN)
+    sys.exit(EXIT_CODES.get(result.verdict, EXIT_UNKNOWN))
 
 
 def run_benchmark(instances: Path, out: Path, timeout: float | None, console, quiet: bool) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from graphver.errors import GraphverError
-    from graphver.io.vnncomp import read_instances, run_instances
+    from graphver.cli import run_guarded
+    from graphver.io import vnncomp as runner
 
-    try:
-        total = len(read_instances(instances))
-    except GraphverError as error:
-        raise click.ClickException(str(error)) from None
+    total = len(run_guarded("", lambda: runner.read_instances(instances)))  # a broken CSV: input error, exit 2
     table = Table(title=f"{instances}", show_lines=False)
     for column in ("instance", "verdict", "seconds", "domains", "decided by"):
         table.add_column(column, justify="right" if column in ("seconds", "domains") else "left")
@@ -88,10 +94,12 @@ def run_benchmark(instances: Path, out: Path, timeout: float | None, console, qu
                           f"{result.seconds:.2f}", str(result.domains), result.decided_by or result.message)
             progress.advance(task)
 
-        results = run_instances(instances, out, timeout, on_result=record)
+        results = runner.run_instances(instances, out, timeout, on_result=record)
         progress.update(task, completed=total)
     console.print(table)
     skipped = total - len(results)
     console.print(f"{len(results)} instances run" + (f", {skipped} already in {out} (skipped)" if skipped else "")
                   + f"; results in {out}")
-    return EXIT_UNKNOWN if any(r.verdict in ("unknown", "error") for r in results) else EXIT_DECIDED
+    if any(r.verdict == "error" for r in results):  # an instance that could not be read (recorded, others ran)
+        return EXIT_INPUT
+    return EXIT_UNKNOWN if any(r.verdict == "unknown" for r in results) else EXIT_DECIDED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +42,9 @@ class Interval:
         return {"lower": plain(self.lower), "upper": plain(self.upper), "method": self.method}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        from graphver.report.results import json_text  # results imports this module
+
+        return json_text(self.to_dict(), indent=None)
 
     def __str__(self) -> str:
         if isinstance(self.lower, torch.Tensor):

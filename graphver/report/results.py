@@ -32,6 +32,13 @@ def plain(value):
     return value
 
 
+def json_text(value, indent: int | None = 2) -> str:
+    """``value`` as strict JSON, the one convention of every JSON file graphver and acopf write: ``plain``
+    data, non-finite numbers as the strings "inf", "-inf" and "nan", never bare Infinity or NaN
+    (``allow_nan=False`` fails loudly on anything ``plain`` missed)."""
+    return json.dumps(plain(value), indent=indent, allow_nan=False)
+
+
 @dataclass
 class BabStats:
     """What the run did: domains, depth, rounds, time per phase, and what was pruned why."""
@@ -90,6 +97,17 @@ def stats_line(s: "BabStats") -> str:
             f"{s.stop_reason}")
 
 
+def demoted(stats, what: str) -> str:
+    """The status of a result whose numbers do not prove what its status claims: "unknown", with a message
+    (and the stop reason) saying why. Only a bug upstream gets here; a result must never claim more than it
+    proves."""
+    note = f"status demoted to unknown: {what} does not prove it"
+    if isinstance(stats, BabStats):
+        stats.messages.append(note)
+        stats.stop_reason = f"{stats.stop_reason}; {note}" if stats.stop_reason else note
+    return "unknown"
+
+
 class JsonResult:
     """Serialisation shared by the result dataclasses: plain data, infinities as strings."""
 
@@ -97,7 +115,7 @@ class JsonResult:
         return plain(asdict(self))
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        return json_text(self.to_dict(), indent=indent)
 
 
 @dataclass
@@ -120,6 +138,11 @@ class VerifyResult(JsonResult):
     constraints: list[str] = field(default_factory=list)
     max_violation: float | None = None  # of the counterexample's constraints (feasible within feasibility_tol)
     versions: dict[str, str] = field(default_factory=versions)
+
+    def __post_init__(self):
+        # invariant: "verified" needs a finite proven margin bound >= 0 (a defence: the engine never gives less)
+        if self.status == "verified" and not (math.isfinite(self.margin_lower) and self.margin_lower >= 0):
+            self.status = demoted(self.stats, f"proven margin bound {self.margin_lower!r}")
 
     def __str__(self) -> str:
         joiner = " and " if self.combine == "all" else " or "
@@ -154,6 +177,16 @@ class BoundResult(JsonResult):
     constraints: list[str] = field(default_factory=list)
     max_violation: float | None = None  # of the witness's constraints (<= feasibility_tol)
     versions: dict[str, str] = field(default_factory=versions)
+
+    def __post_init__(self):
+        # invariant: "solved" needs finite bounds whose gap is within the tolerance (a defence, see demoted)
+        if self.status == "solved":
+            tolerance = math.inf
+            if "abs_tol" in self.options and "rel_tol" in self.options:
+                value = self.upper if self.sense == "min" else self.lower
+                tolerance = max(self.options["abs_tol"], self.options["rel_tol"] * abs(value))
+            if not (math.isfinite(self.lower) and math.isfinite(self.upper) and self.gap <= tolerance):
+                self.status = demoted(self.stats, f"bounds [{self.lower!r}, {self.upper!r}], gap {self.gap!r}")
 
     def __str__(self) -> str:
         proven = "lower" if self.sense == "min" else "upper"
