@@ -34,6 +34,8 @@ TINY64 = 1e-300
 EDGE_ULPS = 64.0
 # Slopes are choices; they stay in [1/MAX_SLOPE, MAX_SLOPE] in magnitude, or 0 (and representable in float32).
 MAX_SLOPE = 1e100
+# Bound on the library error of log, exp, atanh, tan, log1p and pow, in ulps of the result (FBBT's inverses).
+INVERSE_ULPS = 16.0
 # The relative factor that covers the rounding of a slack's own computation (n * eps << 1e-6).
 SLACK_FACTOR = 1.0 + 1e-6
 
@@ -167,3 +169,14 @@ def computed_error(value):
     """Bound on the rounding error of a float64 number computed by one correctly rounded operation (1/c):
     ``eps * |value|`` plus one underflow. Works on numpy arrays and floats."""
     return abs(value) * eps_of(torch.float64) + underflow_of(torch.float64)
+
+
+def root_slack(v: Tensor, p: float) -> Tensor:
+    """Relative error bound of ``v ** fl(1/p)`` against the exact root ``v ** (1/p)``: the library's error plus
+    ``exp(|ln v| * delta) - 1`` for the exponent's error ``delta <= 2 eps / |p|`` (``fl(1/p)`` rounds once,
+    and ``p`` itself is the float nearest the model's exponent). The exponential is bounded by twice its
+    linear term while that is below 1; beyond it (never in practice) the slack is infinite."""
+    eps = eps_of(v)
+    spread = v.abs().clamp(min=underflow_of(v)).log().abs() * (2.0 * eps / abs(p))  # subnormals included
+    factor = torch.where(spread < 1.0, 2.0 * spread, torch.full_like(spread, math.inf))
+    return INVERSE_ULPS * eps + factor

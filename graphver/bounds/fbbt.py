@@ -30,22 +30,10 @@ import torch
 from torch import Tensor
 
 from graphver.bounds.ibp import DomainMarks, NodeSplits, forward_bounds
-from graphver.rounding import eps_of, fill_nan, normal_of, widen
+from graphver.rounding import INVERSE_ULPS, eps_of, fill_nan, normal_of, root_slack, widen
 from graphver.tape.tape import Instruction, Tape
 
-INVERSE_ULPS = 16.0  # bound on the library error of log, exp, atanh, tan, log1p and pow, in ulps of the result
 HALF_PI_SAFE = math.pi / 2 - 1e-6  # tan is only used strictly inside (-pi/2, pi/2), also in float32
-
-
-def root_slack(v: Tensor, p: float) -> Tensor:
-    """Relative error bound of ``v ** fl(1/p)`` against the exact root ``v ** (1/p)``: the library's error plus
-    ``exp(|ln v| * delta) - 1`` for the exponent's error ``delta <= 2 eps / |p|`` (``fl(1/p)`` rounds once,
-    and ``p`` itself is the float nearest the model's exponent). The exponential is bounded by twice its
-    linear term while that is below 1; beyond it (never in practice) the slack is infinite."""
-    eps = eps_of(v)
-    spread = v.abs().clamp(min=normal_of(v)).log().abs() * (2.0 * eps / abs(p))
-    factor = torch.where(spread < 1.0, 2.0 * spread, torch.full_like(spread, math.inf))
-    return INVERSE_ULPS * eps + factor
 
 
 def divide(ql: Tensor, qh: Tensor, dl: Tensor, dh: Tensor) -> tuple[Tensor, Tensor]:
