@@ -316,7 +316,7 @@ def check_graphs(count: int) -> int:
         for method in ("ibp", "crown", "alpha"):
             try:
                 iv = m.interval(expr, method=method, lower=lower, upper=upper, alpha_iterations=3)
-            except gv.DomainError:
+            except (gv.DomainError, gv.ModelError):  # an undefined region, or a constant beyond the float range
                 break
             for b, box in enumerate(boxes):
                 for _ in range(4):

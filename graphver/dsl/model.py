@@ -13,6 +13,7 @@ import torch
 
 from graphver.bounds import output_bounds
 from graphver.errors import InfeasibleBoxError, ModelError
+from graphver.exact import enclosure, float_down, float_up
 from graphver.options import BoundOptions, make_options
 from graphver.report.interval import Interval
 from graphver.tape import Tape, compile_expressions, evaluate
@@ -22,7 +23,8 @@ def to_float_directed(value, direction: float) -> float:
     """A float at or beyond ``value`` in ``direction`` (-inf: round down, +inf: round up).
 
     Floats are taken as they are; ints, Fractions and sympy numbers (pi/2, 1/10) are rounded outward,
-    so the declared box is never shrunk.
+    so the declared box is never shrunk: from a certified enclosure of the exact value
+    (``graphver.exact.enclosure``), so a bound that cancels to 0 gives a float <= 0 below and >= 0 above.
     """
     if isinstance(value, float):
         return value
@@ -32,20 +34,8 @@ def to_float_directed(value, direction: float) -> float:
         value = Fraction(value)
     if isinstance(value, Fraction):
         value = sympy.Rational(value.numerator, value.denominator)
-    number = sympy.sympify(value)
-    if isinstance(number, sympy.Float):  # may carry more digits than a double: its exact binary value
-        number = sympy.Rational(number)
-    nearest = float(number)
-    if not math.isfinite(nearest):
-        return nearest
-    if number.is_Rational:
-        exact = Fraction(int(number.p), int(number.q))
-        off = Fraction(nearest) - exact
-    else:
-        off = sympy.N(sympy.Float(nearest, 60) - number, 30)
-    if (direction < 0 and off > 0) or (direction > 0 and off < 0):
-        nearest = math.nextafter(nearest, direction)
-    return nearest
+    lo, hi = enclosure(sympy.sympify(value))  # a sympy Float is the binary fraction it stores
+    return float_down(lo) if direction < 0 else float_up(hi)
 
 
 def check_bound_pair(name: str, lb, ub) -> tuple[float, float]:

@@ -12,10 +12,13 @@ Rewrites made here, each exact:
 
 from __future__ import annotations
 
+import math
+
 import sympy
 
 from graphver.dsl.functions import quad_over_lin, relu, sigmoid
 from graphver.errors import ModelError, UnsupportedOpError
+from graphver.exact import certified_float, enclosure
 from graphver.ir.graph import IRGraph
 
 UNARY_FUNCTIONS = {
@@ -55,17 +58,39 @@ def label_text(label, limit: int = 200) -> str:
 
 
 def exact(number: sympy.Expr, where: str) -> sympy.Expr:
-    """An exact real sympy number (a Float becomes the binary fraction it stores); rejects inf, nan, complex."""
+    """An exact real sympy number (a Float becomes the binary fraction it stores); rejects inf, nan, complex
+    and constants that cannot be enclosed with a certified error (``graphver.exact.enclosure``)."""
     if isinstance(number, sympy.Float):
         if not number.is_finite:
-            raise ModelError(f"the constant {number} in {where} is not a finite real number")
+            raise ModelError(f"the constant {number} in {label_text(where)} is not a finite real number")
         return sympy.Rational(number)
     if number.is_Rational:
         return number
-    value = complex(sympy.N(number, 30))
-    if value.imag != 0 or value.real != value.real or value.real in (float("inf"), float("-inf")):
-        raise ModelError(f"the constant {number} in {where} is not a finite real number")
-    return number
+    try:
+        lo, hi = enclosure(number)
+    except ModelError as error:
+        raise ModelError(f"{error} (in {label_text(where)})") from None
+    return sympy.Rational(lo.numerator, lo.denominator) if lo == hi else number  # proven rational
+
+
+def integer_exponent(exponent: sympy.Expr, where) -> int | None:
+    """The value of an exponent that is exactly an integer (an Integer, or a Float/Rational whose exact
+    value is one: ``x**2.0`` is ``x**2``), else None. ``Float("2.0000000000000002", 30)`` is not."""
+    if exponent.is_Integer:
+        return int(exponent)
+    if isinstance(exponent, sympy.Float) and exponent.is_finite:
+        value = sympy.Rational(exponent)
+        return int(value) if value.q == 1 else None
+    if exponent.is_integer:  # an integer by sympy's knowledge (e.g. floor(pi)): find which one, certified
+        lo, hi = enclosure(exponent)
+        if math.floor(hi) == math.ceil(lo):
+            return math.ceil(lo)
+        raise ModelError(f"the integer exponent {exponent} in {label_text(where)} cannot be evaluated; "
+                         "write it as a number")
+    return None
+
+
+MAX_INT_EXPONENT = 2**31 - 1  # |n| beyond: x**n is 0 or inf in floating point except within 1e-9 of |x| = 1
 
 
 ZERO = sympy.S.Zero
@@ -177,12 +202,30 @@ class Lowerer:
             return self.unary("exp", self.lower(sympy.expand_mul(exponent * log_base)), label)
         if exponent == sympy.Rational(1, 2):
             return self.unary("sqrt", self.lower(base), label)
-        if exponent.is_integer or (isinstance(exponent, sympy.Float) and float(exponent).is_integer()):
-            n = int(exponent)  # x**2.0 is x**2 (also for negative x)
+        n = integer_exponent(exponent, label)
+        if n is not None:  # exactly an integer: x**2.0 is x**2 (also for negative x)
+            if abs(n) > MAX_INT_EXPONENT:
+                raise UnsupportedOpError(
+                    f"the integer exponent {n} in {label_text(label)} is too large (|n| > 2**31 - 1): x**n "
+                    f"overflows or underflows floating point except within 1e-9 of |x| = 1. Rewrite it, e.g. "
+                    f"as exp({n}*log(x)) for x > 0, or rescale the model."
+                )
+            if n == 0:
+                return self.const(sympy.S.One)
+            if n == 1:
+                return self.lower(base)
             return self.unary("pow_int", self.lower(base), label, param=float(n))
-        # The exponent is rounded to a float here; PowReal.eval_error covers the difference.
+        # Any other exponent is rounded to a float here. PowReal.eval_error (and the FBBT inverse) assume the
+        # stored float is within |p| * 2**-52 of the exact exponent: certified, or the model is rejected.
         exact_exponent = exact(exponent, label)
-        node = self.unary("pow_real", self.lower(base), label, param=float(exact_exponent))
+        nearest, error = certified_float(exact_exponent)
+        if not (math.isfinite(nearest) and nearest != 0 and error <= abs(nearest) * 2.0**-52):
+            raise ModelError(
+                f"the exponent {exponent} in {label_text(label)} cannot be rounded to a float with a certified "
+                f"relative error of 2**-52 (it evaluates to {nearest:g} +- {error:.3g}; it may be exactly 0 or an "
+                f"integer that sympy cannot prove): simplify it or write it as an exact number"
+            )
+        node = self.unary("pow_real", self.lower(base), label, param=nearest)
         self.ir.attrs(node)["exact_param"] = exact_exponent  # for exact constant folding
         return node
 

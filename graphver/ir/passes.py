@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import sympy
 
-from graphver.errors import DomainError
+from graphver.errors import DomainError, ModelError
+from graphver.exact import enclosure
 from graphver.ir.graph import IRGraph, node_args
 from graphver.ir.lower import label_text, sympy_function_of
 
@@ -33,10 +32,14 @@ def fold_constants(ir: IRGraph) -> IRGraph:
                 values = [g.nodes[a]["value"] for a in args]
                 param = data.get("exact_param", data.get("param"))
                 value = function(*values, param) if param is not None else function(*values)
-                numeric = complex(sympy.N(value, 30))
-                if numeric.imag != 0 or not math.isfinite(numeric.real):
-                    raise DomainError(f"node {label_text(data['label'])!r}: constant argument leaves the domain of {data['op']}")
-                fold_to_const(ir, node, value)
+                try:  # certified (sympy.N cannot tell an exact 0 from noise, e.g. sqrt(sin(1)**2 + cos(1)**2 - 1))
+                    lo, hi = enclosure(value)
+                except ModelError as error:
+                    raise DomainError(
+                        f"node {label_text(data['label'])!r}: constant argument leaves the domain of {data['op']} "
+                        f"(or cannot be certified inside it): {error}"
+                    ) from None
+                fold_to_const(ir, node, sympy.Rational(lo.numerator, lo.denominator) if lo == hi else value)
     return ir
 
 

@@ -68,7 +68,7 @@ class PowInt(UnaryOp):
 
     def curvature_scaled(self, x, param=None):
         n = int(param)
-        return abs(n * (n - 1)) * torch.pow(x, n).abs()  # |n(n-1) x^(n-2)| * x^2
+        return abs(float(n) * float(n - 1)) * torch.pow(x, n).abs()  # |n(n-1) x^(n-2)| * x^2, in floats
 
     def df(self, x, param=None):
         n = int(param)
@@ -80,6 +80,8 @@ class PowInt(UnaryOp):
     def critical_points(self, a, l, u, param=None):
         # n x^(n-1) = a  ->  |x| = |a/n|^(1/(n-1)); both signs are offered (extras are harmless)
         n = int(param)
+        if n == 1:  # x**1 is linear: no interior critical point (lowering turns x**1 into x anyway)
+            return []
         r = torch.pow((a / n).abs(), 1.0 / (n - 1))
         return [r, -r]
 
@@ -122,7 +124,10 @@ class PowReal(UnaryOp):
         return p * torch.pow(x, p - 1.0)
 
     def eval_error(self, points, fx, param):
-        # The exponent is the float nearest p: |x^p - x^fl(p)| <= x^p |log x| |p| eps/2, plus libm's error.
+        # param is within |p| * 2**-52 of the model's exact exponent p (lowering certifies it, also for a
+        # high-precision Float or an irrational exponent): |x^p - x^param| = x^param |e^t - 1| with
+        # |t| <= |log x| |p| 2**-52 <= |log x| |p| eps, and |t| < 1e-12 wherever x^param is a normal float,
+        # so the term |p| |log x| (in eps) covers it; ulps covers libm's error and the second-order rest.
         p = float(param)
         return fx.abs() * (self.ulps + abs(p) * torch.log(points).abs())
 

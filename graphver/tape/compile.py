@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections import defaultdict
-from fractions import Fraction
 
 import sympy
 import torch
 
+from graphver.exact import certified_float
 from graphver.ir import PASSES, IRGraph, lower_sympy, validate
 from graphver.ir.graph import node_args
 from graphver.tape.tape import Instruction, Tape
@@ -41,18 +40,11 @@ def round_exact(value) -> tuple[float, float]:
     """The float nearest an exact sympy number, and an upper bound on the rounding error.
 
     Rationals (every float constant of a model is one) are rounded once, correctly, with the exact error.
-    Irrationals (sqrt(2), pi, sin(1)) are evaluated to 50 digits first; their error bound adds 1e-40
-    relative for that evaluation.
+    Other numbers (sqrt(2), pi, sin(1), sin(1)**2 + cos(1)**2 - 1) are enclosed in interval arithmetic
+    (``graphver.exact.certified_float``): the error bound always covers the exact value, also for a
+    constant that cancels to 0 (it is never trusted to digits its evaluation did not reach).
     """
-    if value.is_Rational:
-        fraction = Fraction(int(value.p), int(value.q))
-        nearest = float(fraction)
-        error = abs(fraction - Fraction(nearest))
-        return nearest, 0.0 if error == 0 else math.nextafter(float(error), math.inf)
-    digits = sympy.N(value, 50)
-    nearest = float(digits)
-    error = abs(digits - sympy.Float(nearest, 50)) + abs(digits) * sympy.Float("1e-40", 50)
-    return nearest, math.nextafter(float(error), math.inf)
+    return certified_float(value)
 
 
 def levels(ir: IRGraph) -> dict[int, int]:
