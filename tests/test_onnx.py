@@ -141,6 +141,17 @@ def test_unsupported_op_and_broken_file_give_clear_errors(tmp_path):
         import_onnx(both)
 
 
+def test_pow_exponents_zero_and_huge(tmp_path):
+    """x**0 is the constant 1; an integer exponent beyond 2**31 - 1 is a clear error, not a crash in torch."""
+    zero = save_model(tmp_path, [helper.make_node("Pow", ["x", "zero"], ["y"])], 2, [1, 2],
+                      [const("zero", np.array(0.0))], name="zero")
+    agree(zero, -2.0, 2.0)
+    huge = save_model(tmp_path, [helper.make_node("Pow", ["x", "big"], ["y"], name="power")], 2, [1, 2],
+                      [const("big", np.array(4e9))], name="huge")
+    with pytest.raises(gv.UnsupportedOpError, match=r"node power \(Pow\): Pow with the integer exponent 4e\+09"):
+        import_onnx(huge)
+
+
 # --- VNN-LIB ---------------------------------------------------------------------------------------
 HEADER = "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
 BOX = "(assert (<= X_0 1.5))\n(assert (>= X_0 -1e-1))\n(assert (>= X_1 0))\n(assert (<= X_1 2))\n"

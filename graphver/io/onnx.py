@@ -23,6 +23,7 @@ import torch
 
 from graphver.errors import ModelError, UnsupportedOpError
 from graphver.io.builder import TapeBuilder, computed_weight
+from graphver.ops.power import MAX_INT_EXPONENT
 
 UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tanh": "tanh", "Exp": "exp",
          "Log": "log", "Sqrt": "sqrt", "Abs": "abs", "Atan": "atan", "Tan": "tan", "Erf": "erf"}
@@ -366,9 +367,14 @@ class Importer:
         label = node.name or "pow"
         if p == 1.0:
             return a
+        if p == 0.0:  # x**0 = 1 (ONNX: 0**0 = 1 too)
+            return Sym(self.b.constant(np.ones(a.nodes.shape), label))
         if p == 0.5:
             return Sym(self.b.elementwise("unary", "sqrt", [a.nodes], label))
         if p.is_integer():
+            if abs(p) > MAX_INT_EXPONENT:
+                self.fail(node, f"Pow with the integer exponent {p:g} (|n| > 2**31 - 1; x**n overflows or underflows "
+                                "except within 1e-9 of |x| = 1)")
             return Sym(self.b.elementwise("unary", "pow_int", [a.nodes], label, param=p))
         return Sym(self.b.elementwise("unary", "pow_real", [a.nodes], label, param=p))
 

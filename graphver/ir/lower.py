@@ -20,6 +20,7 @@ from graphver.dsl.functions import quad_over_lin, relu, sigmoid
 from graphver.errors import ModelError, UnsupportedOpError
 from graphver.exact import certified_float, enclosure
 from graphver.ir.graph import IRGraph
+from graphver.ops.power import MAX_INT_EXPONENT
 
 UNARY_FUNCTIONS = {
     sympy.exp: "exp",
@@ -90,7 +91,6 @@ def integer_exponent(exponent: sympy.Expr, where) -> int | None:
     return None
 
 
-MAX_INT_EXPONENT = 2**31 - 1  # |n| beyond: x**n is 0 or inf in floating point except within 1e-9 of |x| = 1
 
 
 ZERO = sympy.S.Zero

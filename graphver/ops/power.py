@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from graphver.ops.base import UnaryOp, snap_to_zero
+from graphver.ops.base import UnaryOp
 from graphver.ops.registry import register
+from graphver.rounding import snap_to_zero
+
+MAX_INT_EXPONENT = 2**31 - 1  # |n| beyond: x**n is 0 or inf in floating point except within 1e-9 of |x| = 1
 
 
 def near_zero_term(op, l, param) -> torch.Tensor:
