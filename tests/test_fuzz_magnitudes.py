@@ -447,6 +447,30 @@ def test_audit_fbbt_power_roots():
         assert mpmath.mpf(result.upper) >= mpmath.mpf(1e300) ** (mpmath.mpf(10) / 13)
 
 
+def test_audit_lagrangian_non_finite_objective_row():
+    """Issue 12, item 4: an objective row whose linear bound has offset -inf carries no information. It was
+    replaced by -1e300, so y - 1e-300*exp(exp(x)) >= 0 was "verified" with margin 1e300 (real margin -4e994)."""
+    from graphver.bounds.lagrangian import lagrangian_lower
+
+    m = gv.Model("lagrangian")
+    x, y = m.var("x", 0, 8), m.var("y", 2e300, 3e300)
+    m.constrain(x <= 100)
+    result = m.verify(y - sympy.Float(1e-300) * gv.exp(gv.exp(x)) >= 0, timeout=10)
+    assert result.status != "verified"
+    assert not result.margin_lower > 0
+    for dtype in (torch.float64, torch.float32):
+        coef = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]], dtype=dtype)  # row 0 (objective), row 1 (constraint)
+        lower, upper = torch.tensor([[0.0, 0.0]], dtype=dtype), torch.tensor([[1.0, 1.0]], dtype=dtype)
+        for offset in ([-math.inf, -1.0], [math.nan, -1.0]):
+            best, _ = lagrangian_lower(coef, torch.tensor([offset], dtype=dtype), lower, upper, 1, iterations=5)
+            assert float(best) == -math.inf
+        best, _ = lagrangian_lower(coef, torch.tensor([[-2.0, -math.inf]], dtype=dtype), lower, upper, 1, iterations=5)
+        assert float(best) <= -2.0 and math.isfinite(float(best))  # the unusable constraint takes no part
+        infinite = torch.tensor([[[math.inf, 0.0], [0.0, 1.0]]], dtype=dtype)
+        best, _ = lagrangian_lower(infinite, torch.tensor([[0.0, -1.0]], dtype=dtype), lower, upper, 1, iterations=0)
+        assert float(best) == -math.inf
+
+
 # --- float32 ------------------------------------------------------------------------------------------------
 def test_audit_float32_fbbt_and_lagrangian():
     """Issue 12, item 8: FBBT kept float64 constants in float32 runs (x <= 0.699999988 from 10x - 7 <= 0) and
