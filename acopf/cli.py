@@ -57,7 +57,18 @@ def load_case(path: Path):
         raise CaseInputError(str(error)) from None
 
 
-@click.group(help="AC optimal power flow on MATPOWER / PGLib case files.")
+class AcopfCommands(click.Group):
+    """The acopf group: a CaseError raised anywhere in a command (loading the case, or building a model
+    from a network that the case's checks let through) is an input error, exit 2, without a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CaseError as error:
+            raise CaseInputError(str(error)) from None
+
+
+@click.group(cls=AcopfCommands, help="AC optimal power flow on MATPOWER / PGLib case files.")
 def acopf() -> None:
     pass
 

@@ -4,12 +4,21 @@ As in PowerModels.jl: ``check_case`` raises CaseError for data no correction can
 ``correct_case`` replaces MATPOWER's conventions and unsupported values and logs every change
 (component, old value, new value), ``to_network`` converts to per-unit numpy arrays indexed by
 bus position instead of bus id. ``load`` runs the whole chain on a file.
+
+Isolated buses. A bus of type 4 is out of service, as in MATPOWER and PowerModels: it is dropped (with
+its load, logged as a warning), and in-service branches or generators at it are an error (the file
+contradicts itself). A bus of another type that no in-service branch reaches is an island of its own:
+with nothing attached (no load, shunt or in-service generator) it constrains nothing and is dropped
+(logged); otherwise its generators must balance its own demand, which ``check_case`` decides exactly
+(rational arithmetic on the file's numbers) and raises CaseError, naming the bus, when no voltage in its
+limits allows it. The formulations model a feasible one-bus island as it is.
 """
 
 import difflib
 import logging
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +76,10 @@ class Network:
     shift: np.ndarray  # phase shift, radians
     angmin: np.ndarray  # limits of va[f_bus] - va[t_bus], radians
     angmax: np.ndarray
+    # the same limits in degrees, exactly as the case gives them: the formulations take their exact
+    # values (degrees * pi / 180, tan of that) as constraint constants; None in a hand-built Network
+    angmin_deg: np.ndarray | None = None
+    angmax_deg: np.ndarray | None = None
 
     @property
     def n_bus(self) -> int:
@@ -124,6 +137,7 @@ def check_case(case: dict, source: str = "<case>") -> None:
     if len(case["gencost"]) != len(case["gen"]):
         raise CaseError(f"{source}: gencost has {len(case['gencost'])} rows but gen has {len(case['gen'])}; "
                         "each generator needs one cost row (reactive power costs are not supported)")
+    _check_isolated(case, source)
 
 
 def _check_tables(case: dict, source: str) -> None:
@@ -157,10 +171,8 @@ def _check_buses(rows: list, source: str) -> set[float]:
         if bus_id in first_row:
             raise CaseError(f"{name}: duplicate bus id (rows {first_row[bus_id] + 1} and {index + 1})")
         first_row[bus_id] = index
-        if bus_type == ISOLATED_BUS_TYPE:
-            raise CaseError(f"{name}: isolated buses (type 4) are not supported; remove the bus")
-        if bus_type not in BUS_TYPES:
-            raise CaseError(f"{name}: unknown bus type {format_id(bus_type)} (1 PQ, 2 PV, 3 reference)")
+        if bus_type not in (*BUS_TYPES, ISOLATED_BUS_TYPE):
+            raise CaseError(f"{name}: unknown bus type {format_id(bus_type)} (1 PQ, 2 PV, 3 reference, 4 isolated)")
         if row[BUS["Vmin"]] > row[BUS["Vmax"]]:
             raise CaseError(f"{name}: Vmin {row[BUS['Vmin']]} > Vmax {row[BUS['Vmax']]}")
     if not any(row[BUS["type"]] == REF_BUS_TYPE for row in rows):
@@ -179,11 +191,13 @@ def _check_gens(rows: list, bus_ids: set[float], source: str) -> None:
 
 
 def _check_branches(rows: list, bus_ids: set[float], source: str) -> None:
-    """Known buses, rate_a >= 0, a non-zero impedance, angmin <= angmax."""
+    """Known buses, two different ends when in service, rate_a >= 0, a non-zero impedance, angmin <= angmax."""
     for index, row in enumerate(rows):
         name = f"{source}: {component('branch', index, row)}"
         _check_bus_known(name, row[BRANCH["fbus"]], bus_ids)
         _check_bus_known(name, row[BRANCH["tbus"]], bus_ids)
+        if row[BRANCH["fbus"]] == row[BRANCH["tbus"]] and row[BRANCH["status"]] > 0:
+            raise CaseError(f"{name}: both ends at bus {format_id(row[BRANCH['fbus']])} (a branch connects two buses)")
         if row[BRANCH["rateA"]] < 0:
             raise CaseError(f"{name}: negative rate_a {row[BRANCH['rateA']]}")
         if row[BRANCH["r"]] == 0 and row[BRANCH["x"]] == 0:
@@ -197,6 +211,111 @@ def _check_bus_known(name: str, bus_id: float, bus_ids: set[float]) -> None:
         raise CaseError(f"{name}: bus {format_id(bus_id)} does not exist")
 
 
+def _attached(case: dict) -> tuple[dict, dict]:
+    """Per bus id, the row numbers of the in-service branches and of the in-service generators at it."""
+    branches: dict[float, list[int]] = {row[BUS["bus_i"]]: [] for row in case["bus"]}
+    gens: dict[float, list[int]] = {row[BUS["bus_i"]]: [] for row in case["bus"]}
+    for index, row in enumerate(case["branch"]):
+        if row[BRANCH["status"]] > 0:
+            for end in {row[BRANCH["fbus"]], row[BRANCH["tbus"]]}:
+                branches[end].append(index)
+    for index, row in enumerate(case["gen"]):
+        if row[GEN["status"]] > 0:
+            gens[row[GEN["bus"]]].append(index)
+    return branches, gens
+
+
+def _has_demand(row: list) -> bool:
+    """Load or a shunt at the bus."""
+    return any(row[BUS[column]] != 0 for column in ("Pd", "Qd", "Gs", "Bs"))
+
+
+def _dropped(row: list, branches: dict, gens: dict) -> bool:
+    """Whether correct_case drops the bus: type 4 (out of service), or nothing attached at all."""
+    bus_id = row[BUS["bus_i"]]
+    if row[BUS["type"]] == ISOLATED_BUS_TYPE:
+        return True
+    return not branches[bus_id] and not gens[bus_id] and not _has_demand(row)
+
+
+def _check_isolated(case: dict, source: str) -> None:
+    """Buses that no in-service branch reaches (module docstring): a type-4 bus with in-service branches or
+    generators, and a lone bus whose generators cannot balance its demand, raise; so does a case whose
+    every reference bus would be dropped."""
+    branches, gens = _attached(case)
+    for index, row in enumerate(case["bus"]):
+        name = f"{source}: {component('bus', index, row)}"
+        bus_id = row[BUS["bus_i"]]
+        if row[BUS["type"]] == ISOLATED_BUS_TYPE:
+            attached = ([component("branch", k, case["branch"][k]) for k in branches[bus_id]]
+                        + [component("gen", k, case["gen"][k]) for k in gens[bus_id]])
+            if attached:
+                raise CaseError(f"{name}: isolated buses (type 4) are not supported with in-service components "
+                                f"attached ({', '.join(attached)}); MATPOWER and PowerModels would switch them off "
+                                "silently: set their status to 0, or give the bus type 1")
+        elif not branches[bus_id] and (gens[bus_id] or _has_demand(row)):
+            problem = _island_problem(row, [case["gen"][k] for k in gens[bus_id]],
+                                      ", ".join(component("gen", k, []) for k in gens[bus_id]))
+            if problem:
+                raise CaseError(f"{name}: no in-service branch connects it, and alone it cannot balance its power: "
+                                f"{problem}; the case is infeasible (connect the bus, or remove its load)")
+    refs = [row for row in case["bus"] if row[BUS["type"]] == REF_BUS_TYPE]
+    if refs and all(_dropped(row, branches, gens) for row in refs):
+        ids = ", ".join(format_id(row[BUS["bus_i"]]) for row in refs)
+        raise CaseError(f"{source}: reference bus {ids}: no in-service branch, load, shunt or generator is attached, "
+                        "so the network has no reference bus; make a bus of the network the reference (type 3)")
+
+
+def _island_problem(row: list, gen_rows: list, gen_names: str) -> str | None:
+    """Why a bus alone cannot balance its power, or None if it can: some vm in [Vmin, Vmax] and generation
+    within the generators' limits with Pg = Pd + Gs vm^2 and Qg = Qd - Bs vm^2. Decided exactly (Fractions
+    of the file's floats); None (no verdict) for infinite or NaN demand data."""
+    demand = [row[BUS[column]] for column in ("Pd", "Qd", "Gs", "Bs", "Vmin")]
+    limits = [_exact_sum(g[GEN[column]] for g in gen_rows) for column in ("Pmin", "Pmax", "Qmin", "Qmax")]
+    if not all(math.isfinite(value) for value in demand) or any(value is None for value in limits):
+        return None
+    pd, qd, gs, bs, vmin = (Fraction(value) for value in demand)
+    pmin, pmax, qmin, qmax = limits
+    vmax = _exact(row[BUS["Vmax"]])
+    squared = (max(vmin, Fraction(0)) ** 2, vmax**2)  # the range of vm^2
+    active, reactive = _solutions(pd, gs, pmin, pmax), _solutions(qd, -bs, qmin, qmax)
+    low = max(squared[0], active[0], reactive[0])
+    high = min(squared[1], active[1], reactive[1])
+    if low <= high:
+        return None
+    text = f"Pd {row[BUS['Pd']]} MW, Qd {row[BUS['Qd']]} MVAr"
+    if gs != 0 or bs != 0:
+        text += f", shunt Gs {row[BUS['Gs']]} MW, Bs {row[BUS['Bs']]} MVAr at 1 pu"
+    if gen_rows:
+        shown = [float(value) for value in limits]
+        text += f" against {gen_names} with Pg in [{shown[0]}, {shown[1]}] MW, Qg in [{shown[2]}, {shown[3]}] MVAr"
+    else:
+        text += " and no in-service generator"
+    return text + f", for every vm in [{row[BUS['Vmin']]}, {row[BUS['Vmax']]}] pu"
+
+
+def _exact(value: float):
+    """A finite float as the Fraction it is; an infinity as itself."""
+    return Fraction(value) if math.isfinite(value) else value
+
+
+def _exact_sum(values):
+    """The exact sum of floats (a Fraction, or an infinity); None where +inf and -inf meet."""
+    values = list(values)
+    infinite = {value for value in values if math.isinf(value)}
+    if len(infinite) > 1:
+        return None
+    return infinite.pop() if infinite else sum((Fraction(value) for value in values), Fraction(0))
+
+
+def _solutions(offset: Fraction, slope: Fraction, low, high) -> tuple:
+    """The interval of w with low <= offset + slope w <= high (ends may be infinite; empty: low > high)."""
+    if slope == 0:
+        return (-math.inf, math.inf) if low <= offset <= high else (math.inf, -math.inf)
+    ends = ((low - offset) / slope, (high - offset) / slope)
+    return min(ends), max(ends)
+
+
 # ---- correct: replace conventions and unsupported values, logging each change ----
 
 def correct_case(case: dict) -> dict:
@@ -204,9 +323,12 @@ def correct_case(case: dict) -> dict:
 
     rate_a 0 (unlimited) becomes inf, tap 0 (a line) becomes 1; angle limits at or beyond
     +-90 degrees, or both 0 (unlimited), become +-60 degrees, as PowerModels'
-    correct_voltage_angle_differences! does (and so PGLib's reference solutions).
+    correct_voltage_angle_differences! does (and so PGLib's reference solutions). Buses of type 4
+    (out of service) and buses with nothing attached (no in-service branch or generator, no load or
+    shunt) are dropped.
     """
     corrected = {**case, **{table: [list(row) for row in case[table]] for table in COLUMNS}}
+    corrected["bus"] = _drop_isolated_buses(corrected)
     for index, row in enumerate(corrected["branch"]):
         name = component("branch", index, row)
         if row[BRANCH["rateA"]] == 0:
@@ -215,6 +337,26 @@ def correct_case(case: dict) -> dict:
             _set(row, "ratio", 1.0, name, "0 means a line, not a transformer", logging.INFO)
         _correct_angle_limits(row, name)
     return corrected
+
+
+def _drop_isolated_buses(case: dict) -> list:
+    """The bus rows correct_case keeps; each one dropped is logged (a warning where load goes with it)."""
+    branches, gens = _attached(case)
+    kept = []
+    for index, row in enumerate(case["bus"]):
+        if not _dropped(row, branches, gens):
+            kept.append(row)
+            continue
+        name = component("bus", index, row)
+        if row[BUS["type"]] != ISOLATED_BUS_TYPE:
+            log.info("%s: dropped: no in-service branch or generator, no load or shunt (it constrains nothing)", name)
+        elif _has_demand(row):
+            log.warning("%s: isolated (type 4): dropped with its load and shunt (Pd %s MW, Qd %s MVAr, Gs %s MW, "
+                        "Bs %s MVAr), which are not served, as in MATPOWER and PowerModels", name,
+                        *(row[BUS[column]] for column in ("Pd", "Qd", "Gs", "Bs")))
+        else:
+            log.info("%s: isolated (type 4): dropped", name)
+    return kept
 
 
 def _set(row: list, column: str, new: float, name: str, why: str, level: int) -> None:
@@ -256,16 +398,29 @@ def to_network(case: dict, source: str = "<case>") -> Network:
         vmin=bus[:, BUS["Vmin"]], vmax=bus[:, BUS["Vmax"]],
         ref=_reference_bus(bus, source),
         gen_bus=_positions(gen[:, GEN["bus"]], position),
-        pmin=gen[:, GEN["Pmin"]] / base, pmax=gen[:, GEN["Pmax"]] / base,
-        qmin=gen[:, GEN["Qmin"]] / base, qmax=gen[:, GEN["Qmax"]] / base,
+        pmin=_per_unit(gen[:, GEN["Pmin"]], base, -math.inf), pmax=_per_unit(gen[:, GEN["Pmax"]], base, math.inf),
+        qmin=_per_unit(gen[:, GEN["Qmin"]], base, -math.inf), qmax=_per_unit(gen[:, GEN["Qmax"]], base, math.inf),
         cost=[_cost_per_unit(case["gencost"][k], base) for k in gen_rows],
         f_bus=_positions(branch[:, BRANCH["fbus"]], position),
         t_bus=_positions(branch[:, BRANCH["tbus"]], position),
         r=branch[:, BRANCH["r"]], x=branch[:, BRANCH["x"]], b=branch[:, BRANCH["b"]],
-        rate_a=branch[:, BRANCH["rateA"]] / base, tap=branch[:, BRANCH["ratio"]],
+        rate_a=_per_unit(branch[:, BRANCH["rateA"]], base, math.inf), tap=branch[:, BRANCH["ratio"]],
         shift=np.radians(branch[:, BRANCH["angle"]]),
         angmin=np.radians(branch[:, BRANCH["angmin"]]), angmax=np.radians(branch[:, BRANCH["angmax"]]),
+        angmin_deg=branch[:, BRANCH["angmin"]].copy(), angmax_deg=branch[:, BRANCH["angmax"]].copy(),
     )
+
+
+def _per_unit(values: np.ndarray, base: float, direction: float) -> np.ndarray:
+    """values / base for limits: where the quotient is inexact it is rounded toward ``direction`` (down for
+    lower limits, up for upper ones), so that a per-unit limit never lies inside the case's limit."""
+    quotients = values / base
+    for k, (value, quotient) in enumerate(zip(values.tolist(), quotients.tolist())):
+        if math.isfinite(quotient):
+            exact = Fraction(value) / Fraction(base)
+            if (direction > 0 and quotient < exact) or (direction < 0 and quotient > exact):
+                quotients[k] = math.nextafter(quotient, direction)
+    return quotients
 
 
 def _matrix(rows: list, table: str) -> np.ndarray:

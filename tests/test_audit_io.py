@@ -278,6 +278,21 @@ def test_acopf_input_errors_exit_2(tmp_path, monkeypatch, command):
 
 
 @pytest.mark.parametrize("command", ["solve", "bound"])
+def test_acopf_case_error_while_building_exits_2(monkeypatch, command):
+    """A CaseError raised after loading (while the formulation is built) is an input error too."""
+    from acopf.errors import CaseError
+
+    def case_error(*args, **kwargs):
+        raise CaseError("bus 7: injected data error")
+
+    module = acopf_module(f"acopf.{command}")
+    monkeypatch.setattr(module, command, case_error)
+    result = run("acopf", command, CASE3)
+    assert result.exit_code == cli.EXIT_INPUT, result.output
+    assert "bus 7: injected data error" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["solve", "bound"])
 def test_acopf_unexpected_exception_exits_4_with_traceback(monkeypatch, command):
     monkeypatch.setattr(acopf_module(f"acopf.{command}"), command, boom)
     result = run("acopf", command, CASE3)

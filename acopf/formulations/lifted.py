@@ -16,53 +16,50 @@ giving each balance row its own relaxation of the same products. The valid redun
 adds the second-order-cone constraint of the SOC relaxation, written in its convex form
 wr^2/w_j + wi^2/w_j <= w_i (``gv.quad_over_lin``, w_j > 0), whose tangent planes the LP bounds use
 as outer approximation cuts (a product w_i w_j would be relaxed by McCormick planes, as loose as the
-curvature the cone has to capture). Voltage limits are the boxes of w_i;
+curvature the cone has to capture). Voltage limits are the boxes of w_i, [vmin^2, vmax^2];
 the lifted variables' boxes follow from the magnitude and angle-difference limits (wr = vm_i vm_j
-cos(va_i - va_j), wi = vm_i vm_j sin(va_i - va_j)), widened by a relative 1e-12 against rounding, so no
-feasible point is cut off.
+cos(va_i - va_j), wi = vm_i vm_j sin(va_i - va_j)). Every box end is an exact sympy number (exact
+squares, cos and sin of the exact angles), which ``Model.var`` rounds outward, so no feasible point is
+cut off; the angle rows use tan of the exact limits, as in ``rectangular.py``.
 """
 
 from __future__ import annotations
 
-import math
+from fractions import Fraction
 
 import sympy
 
 import graphver as gv
-from acopf.formulations.polar import (AcopfModel, balances, branch_parameters, generator_variables, losses_cut,
-                                     thermal_limits, total_cost)
-from acopf.formulations.rectangular import check_angle_limits, voltage_variables
-
-WIDEN = 1e-12  # relative widening of the lifted boxes: cos/sin and products round
-
-
-def widened(low: float, high: float) -> tuple[float, float]:
-    return low - WIDEN * abs(low) - 1e-300, high + WIDEN * abs(high) + 1e-300
+from acopf.errors import CaseError
+from acopf.formulations.polar import (AcopfModel, balances, branch_degrees, branch_parameters, constrain, exact,
+                                     exact_radians, generator_variables, losses_cut, thermal_limits, total_cost)
+from acopf.formulations.rectangular import check_angle_limits, tan_limits, voltage_variables
 
 
-def product_box(net, i: int, j: int, low_angle: float, high_angle: float) -> tuple[tuple, tuple]:
-    """Boxes of wr = vm_i vm_j cos(d) and wi = vm_i vm_j sin(d) for d in [low_angle, high_angle] (within
-    +-90 degrees, so cos > 0)."""
-    small, large = float(net.vmin[i] * net.vmin[j]), float(net.vmax[i] * net.vmax[j])
-    cos_low = min(math.cos(low_angle), math.cos(high_angle))
-    cos_high = 1.0 if low_angle <= 0.0 <= high_angle else max(math.cos(low_angle), math.cos(high_angle))
-    sin_low, sin_high = math.sin(low_angle), math.sin(high_angle)
-    wr = widened(small * cos_low, large * cos_high)
-    wi = widened(min(small * sin_low, large * sin_low), max(small * sin_high, large * sin_high))
+def product_box(net, i: int, j: int, low: Fraction, high: Fraction) -> tuple[tuple, tuple]:
+    """Boxes of wr = vm_i vm_j cos(d) and wi = vm_i vm_j sin(d) for d in [low, high] degrees (within +-90,
+    so cos > 0), as exact sympy numbers: the extremes are chosen by comparing the exact degrees (cos falls
+    with |d|, sin rises with d), never by comparing rounded values."""
+    small = exact(net.vmin[i]) * exact(net.vmin[j])
+    large = exact(net.vmax[i]) * exact(net.vmax[j])
+    cos_low = sympy.cos(exact_radians(max(abs(low), abs(high))))
+    cos_high = sympy.Integer(1) if low <= 0 <= high else sympy.cos(exact_radians(min(abs(low), abs(high))))
+    sin_low, sin_high = sympy.sin(exact_radians(low)), sympy.sin(exact_radians(high))
+    wr = (small * cos_low, large * cos_high)
+    wi = ((small if low >= 0 else large) * sin_low, (large if high >= 0 else small) * sin_high)
     return wr, wi
 
 
-def pair_limits(net) -> dict[tuple[int, int], tuple[float, float]]:
+def pair_limits(net) -> dict[tuple[int, int], tuple[Fraction, Fraction]]:
     """Each connected bus pair (i, j), oriented as its first branch, with the intersection of the
-    angle-difference limits of va_i - va_j over its branches."""
-    limits: dict[tuple[int, int], tuple[float, float]] = {}
-    for k in range(net.n_branch):
+    angle-difference limits of va_i - va_j over its branches (degrees, exact)."""
+    limits: dict[tuple[int, int], tuple[Fraction, Fraction]] = {}
+    for k, (low, high) in enumerate(branch_degrees(net)):
         i, j = int(net.f_bus[k]), int(net.t_bus[k])
-        low, high = float(net.angmin[k]), float(net.angmax[k])
         if (j, i) in limits:
             i, j, low, high = j, i, -high, -low
-        old = limits.get((i, j), (-math.inf, math.inf))
-        limits[(i, j)] = (max(old[0], low), min(old[1], high))
+        old = limits.get((i, j))
+        limits[(i, j)] = (low, high) if old is None else (max(old[0], low), min(old[1], high))
     return limits
 
 
@@ -74,20 +71,21 @@ def build_lifted(net) -> AcopfModel:
     links = []
     w = []
     for i, bus in enumerate(net.bus_ids):
-        w.append(m.var(f"w_{bus}", *widened(float(net.vmin[i]) ** 2, float(net.vmax[i]) ** 2)))
+        w.append(m.var(f"w_{bus}", exact(net.vmin[i]) ** 2, exact(net.vmax[i]) ** 2))
         links.append((w[i], e[i] ** 2 + f[i] ** 2))
     products = {}
     rows = []
     for (i, j), (low, high) in pair_limits(net).items():
         if low > high:
-            raise ValueError(f"buses {net.bus_ids[i]} and {net.bus_ids[j]}: the angle-difference limits of their "
-                             "parallel branches do not intersect")
+            raise CaseError(f"buses {net.bus_ids[i]} and {net.bus_ids[j]}: the angle-difference limits of their "
+                            "parallel branches do not intersect")
         box_r, box_i = product_box(net, i, j, low, high)
         name = f"{net.bus_ids[i]}_{net.bus_ids[j]}"
         wr, wi = m.var(f"wr_{name}", *box_r), m.var(f"wi_{name}", *box_i)
         products[(i, j)] = (wr, wi)
         links += [(wr, e[i] * e[j] + f[i] * f[j]), (wi, f[i] * e[j] - e[i] * f[j])]
-        rows += [wi - math.tan(high) * wr <= 0, wi - math.tan(low) * wr >= 0]
+        tan_low, tan_high = tan_limits(low, high)
+        rows += [wi - tan_high * wr <= 0, wi - tan_low * wr >= 0]
         rows.append(gv.quad_over_lin(wr, w[j]) + gv.quad_over_lin(wi, w[j]) - w[i] <= 0)
     flows = []
     for k in range(net.n_branch):
@@ -97,7 +95,7 @@ def build_lifted(net) -> AcopfModel:
         flows.append(flow)
         rows += thermal_limits(net, k, flow)
     rows += [gv.Eq(variable - expression, 0) for variable, expression in links]
-    m.constrain(rows + balances(net, pg, qg, w, flows) + losses_cut(net, pg, w))
+    constrain(m, rows + balances(net, pg, qg, w, flows) + losses_cut(net, pg, w))
     return AcopfModel(m, total_cost(net, pg), e, f, pg, qg, "lifted", links)
 
 

@@ -18,6 +18,11 @@ ends in squared form (p^2 + q^2 <= rate_a^2, where rated), angle-difference limi
 redundant constraint, "series losses are not negative" (``losses_cut``). Objective: the
 generators' polynomial costs in $/h. The products vm_i vm_j cos(va_i - va_j) are kept whole, as one
 product of the magnitudes and one trigonometric term of the angle difference.
+
+Limits are never tightened by rounding. Angle limits are the exact numbers degrees * pi / 180 of the
+case's degrees (and tan of them in the rectangular forms), squared limits are exact squares, boxes
+derived from them are exact sympy numbers: graphver keeps such constants exact until it compiles a tape,
+where it rounds them with a recorded error bound, and ``Model.var`` rounds box ends outward.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 
-import numpy as np
 import sympy
 
 import graphver as gv
+from acopf.errors import CaseError
 
 
 @dataclass
@@ -50,26 +56,64 @@ class AcopfModel:
     links: list = field(default_factory=list)  # (lifted variable, its expression in the voltages)
 
 
-def angle_bounds(net) -> np.ndarray:
-    """|va_i| <= the smallest sum of |angle-difference limits| along a path to the reference bus."""
-    limit = np.maximum(np.abs(net.angmin), np.abs(net.angmax))
-    neighbours: dict[int, list[tuple[int, float]]] = {i: [] for i in range(net.n_bus)}
-    for f, t, w in zip(net.f_bus, net.t_bus, limit):
-        neighbours[int(f)].append((int(t), float(w)))
-        neighbours[int(t)].append((int(f), float(w)))
-    distance = np.full(net.n_bus, math.inf)
-    distance[net.ref] = 0.0
-    queue = [(0.0, int(net.ref))]
-    while queue:
-        d, i = heapq.heappop(queue)
-        if d > distance[i]:
+FULL_TURN = Fraction(360)  # degrees
+
+
+def branch_degrees(net) -> list[tuple[Fraction, Fraction]]:
+    """Each branch's limits of va_i - va_j in degrees, exactly as the case gives them (Fractions of the
+    floats read). A Network built without ``angmin_deg`` / ``angmax_deg`` gets them from its radians,
+    stepped outward by 3 ulps (math.degrees rounds twice, by less than 2 ulps together)."""
+    if net.angmin_deg is not None and net.angmax_deg is not None:
+        return [(Fraction(float(low)), Fraction(float(high))) for low, high in zip(net.angmin_deg, net.angmax_deg)]
+    return [(_outward_degrees(float(low), -math.inf), _outward_degrees(float(high), math.inf))
+            for low, high in zip(net.angmin, net.angmax)]
+
+
+def _outward_degrees(radians: float, direction: float) -> Fraction:
+    degrees = math.degrees(radians)
+    if degrees != 0.0:
+        for _ in range(3):
+            degrees = math.nextafter(degrees, direction)
+    return Fraction(degrees)
+
+
+def exact_radians(degrees: Fraction) -> sympy.Expr:
+    """degrees * pi / 180 as an exact sympy number."""
+    return sympy.Rational(degrees.numerator, degrees.denominator) * sympy.pi / 180
+
+
+def exact(value: float) -> sympy.Rational:
+    """A float as the exact rational it is (for constants that get squared or summed)."""
+    return sympy.Rational(float(value))
+
+
+def angle_bounds(net) -> list[Fraction]:
+    """|va_i| <= the smallest sum of |angle-difference limits| along a path to the reference bus, in degrees,
+    exactly (Fraction sums), at most a full turn. An island that the reference bus does not reach (a bus
+    no in-service branch connects, with its own generator) gets its own reference, its first bus: turning
+    all voltages of an island by one angle changes none of its rows and none of the others', so fixing
+    that angle at 0 cuts off no cost, and removes the island's rotational symmetry. A bound of 0 means the
+    angle is 0 (the formulations fix it)."""
+    neighbours: dict[int, list[tuple[int, Fraction]]] = {i: [] for i in range(net.n_bus)}
+    for f, t, (low, high) in zip(net.f_bus, net.t_bus, branch_degrees(net)):
+        w = max(abs(low), abs(high))
+        neighbours[int(f)].append((int(t), w))
+        neighbours[int(t)].append((int(f), w))
+    distance: list[Fraction | None] = [None] * net.n_bus
+    for root in [int(net.ref), *range(net.n_bus)]:
+        if distance[root] is not None:
             continue
-        for j, w in neighbours[i]:
-            if d + w < distance[j]:
-                distance[j] = d + w
-                heapq.heappush(queue, (d + w, j))
-    # an unreachable bus (an island without a reference) keeps the widest meaningful range
-    return np.where(np.isfinite(distance), np.minimum(distance, 2 * math.pi), 2 * math.pi)
+        distance[root] = Fraction(0)
+        queue = [(Fraction(0), root)]
+        while queue:
+            d, i = heapq.heappop(queue)
+            if d > distance[i]:
+                continue
+            for j, w in neighbours[i]:
+                if distance[j] is None or d + w < distance[j]:
+                    distance[j] = d + w
+                    heapq.heappush(queue, (d + w, j))
+    return [min(d, FULL_TURN) for d in distance]
 
 
 def branch_parameters(net, k) -> tuple[float, ...]:
@@ -108,18 +152,37 @@ def build_polar(net) -> AcopfModel:
     vm, va = [], []
     for i, bus in enumerate(net.bus_ids):
         vm.append(m.var(f"vm_{bus}", float(net.vmin[i]), float(net.vmax[i])))
-        limit = 0.0 if i == net.ref else float(va_limit[i])
-        va.append(m.var(f"va_{bus}", -limit, limit))
+        limit = exact_radians(va_limit[i])  # 0 at the reference bus (and at an island's own reference)
+        va.append(m.var(f"va_{bus}", -limit, limit))  # exact ends, rounded outward by Model.var
     pg, qg = generator_variables(m, net)
     flows = [branch_flows(net, vm, va, k) for k in range(net.n_branch)]
     limits = []
-    for k, flow in enumerate(flows):
+    for k, (flow, (low, high)) in enumerate(zip(flows, branch_degrees(net))):
         i, j = int(net.f_bus[k]), int(net.t_bus[k])
         limits += thermal_limits(net, k, flow)
-        limits += [va[i] - va[j] <= float(net.angmax[k]), va[i] - va[j] >= float(net.angmin[k])]
+        limits += [va[i] - va[j] <= exact_radians(high), va[i] - va[j] >= exact_radians(low)]
     squared = [v**2 for v in vm]
-    m.constrain(balances(net, pg, qg, squared, flows) + limits + losses_cut(net, pg, squared))
+    constrain(m, balances(net, pg, qg, squared, flows) + limits + losses_cut(net, pg, squared))
     return AcopfModel(m, total_cost(net, pg), vm, va, pg, qg, "polar")
+
+
+def constrain(m: gv.Model, rows: list) -> None:
+    """Model.constrain for rows that sympy may have decided: a row that holds for every point (True) is
+    left out; one that never holds (False) means the network is infeasible, which ``balances`` and
+    ``losses_cut`` report by name before this point is reached."""
+    kept = []
+    for row in rows:
+        if row is sympy.true or row is True:
+            continue
+        if row is sympy.false or row is False:
+            raise CaseError(f"network {net_name(m)}: a constraint row is false for every point (infeasible data)")
+        kept.append(row)
+    if kept:
+        m.constrain(kept)
+
+
+def net_name(m: gv.Model) -> str:
+    return m.name.removeprefix("acopf_")
 
 
 def generator_variables(m: gv.Model, net) -> tuple[list, list]:
@@ -134,13 +197,15 @@ def thermal_limits(net, k, flow) -> list:
     if not math.isfinite(net.rate_a[k]):
         return []
     p_fr, q_fr, p_to, q_to = flow
-    rate = float(net.rate_a[k]) ** 2
+    rate = exact(net.rate_a[k]) ** 2  # exact: a float square may round below rate_a^2
     return [p_fr**2 + q_fr**2 <= rate, p_to**2 + q_to**2 <= rate]
 
 
 def balances(net, pg, qg, squared_magnitudes, flows) -> list:
     """Active and reactive power balance at every bus (two equalities per bus, in bus order):
-    generation - demand - shunt |V|^2 = the flows leaving the bus."""
+    generation - demand - shunt |V|^2 = the flows leaving the bus. A bus with nothing connected has no
+    terms: its balance 0 = 0 is left out, and a non-zero demand there raises CaseError naming the bus
+    (``acopf.data`` drops such buses, or refuses them, before a model is built)."""
     p_out = [sympy.Integer(0)] * net.n_bus
     q_out = [sympy.Integer(0)] * net.n_bus
     for k, (p_fr, q_fr, p_to, q_to) in enumerate(flows):
@@ -155,9 +220,20 @@ def balances(net, pg, qg, squared_magnitudes, flows) -> list:
         p_gen = sum((pg[k] for k in gens), sympy.Integer(0))
         q_gen = sum((qg[k] for k in gens), sympy.Integer(0))
         w = squared_magnitudes[i]
-        rows.append(gv.Eq(p_gen - float(net.pd[i]) - float(net.gs[i]) * w - p_out[i], 0))
-        rows.append(gv.Eq(q_gen - float(net.qd[i]) + float(net.bs[i]) * w - q_out[i], 0))
+        rows += balance_row(net, i, "active", p_gen - float(net.pd[i]) - float(net.gs[i]) * w - p_out[i])
+        rows += balance_row(net, i, "reactive", q_gen - float(net.qd[i]) + float(net.bs[i]) * w - q_out[i])
     return rows
+
+
+def balance_row(net, i: int, kind: str, mismatch: sympy.Expr) -> list:
+    """[mismatch = 0]; [] when the mismatch is the number 0; CaseError when it is another number."""
+    mismatch = sympy.sympify(mismatch)
+    if mismatch.free_symbols:
+        return [gv.Eq(mismatch, 0)]
+    if mismatch == 0:
+        return []
+    raise CaseError(f"bus {net.bus_ids[i]}: nothing in service is connected to it (no branch, generator or shunt), "
+                    f"so its {kind} demand {-float(mismatch)} pu cannot be balanced: the network is infeasible")
 
 
 def total_cost(net, pg) -> sympy.Expr:
@@ -172,6 +248,34 @@ def losses_cut(net, pg, squared_magnitudes) -> list:
     the balances imply together, which their separate relaxations lose. Left out if some r < 0."""
     if bool((net.r < 0).any()):
         return []
-    total = sum(pg, sympy.Integer(0)) - float(net.pd.sum())
+    # the same float demands as the balances, summed exactly (a rounded sum could cut feasible points off)
+    total = sum(pg, sympy.Integer(0)) - sum((exact(pd) for pd in net.pd), sympy.Integer(0))
     total -= sum((float(net.gs[i]) * squared_magnitudes[i] for i in range(net.n_bus) if net.gs[i] != 0), sympy.Integer(0))
-    return [total >= 0]
+    slack = sympy.Rational(losses_slack(net))  # a Rational: a Float would round the sum with it
+    if not total.free_symbols:  # no generator and no shunt: the cut says total demand <= 0
+        if total >= -slack:
+            return []
+        raise CaseError(f"network {net.name}: a total demand of {-float(total)} pu and no in-service generator: "
+                        "the network is infeasible")
+    return [total >= -slack]
+
+
+LOSSES_SLACK = 1e-12  # relative: covers the roundings of the model's float coefficients (a few ulps each)
+
+
+def losses_slack(net) -> float:
+    """How far below 0 the sum of the balances' flow terms can be on the feasible set. With exact
+    coefficients p_fr + p_to = g |V_i/t - V_j|^2 >= 0, a semidefinite form on the edge of indefiniteness,
+    so the roundings of g/tm2, (-g tr + b ti)/tm2, ... and of sympy's sums of the Float coefficients of one
+    monomial in a balance row (parallel branches, the shunt g_s |V_i|^2) can make it slightly negative: by
+    at most 1e-12 of the magnitudes of the terms, with |V_i| <= vmax_i. A float, rounded up."""
+    total = Fraction(0)
+    for k in range(net.n_branch):
+        g, b, bc, tr, ti, tm2 = branch_parameters(net, k)
+        i, j = int(net.f_bus[k]), int(net.t_bus[k])
+        vi, vj = Fraction(float(net.vmax[i])), Fraction(float(net.vmax[j]))
+        cross = Fraction((abs(g * tr) + abs(b * ti) + abs(b * tr) + abs(g * ti)) / tm2)
+        total += Fraction(abs(g / tm2)) * vi * vi + Fraction(abs(g)) * vj * vj + 2 * cross * vi * vj
+    total += sum((Fraction(abs(float(gs))) * Fraction(float(v)) ** 2 for gs, v in zip(net.gs, net.vmax)), Fraction(0))
+    # the factor 2 covers the float magnitudes above
+    return math.nextafter(float(total * 2 * Fraction(LOSSES_SLACK)), math.inf) if total else 0.0

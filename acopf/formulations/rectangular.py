@@ -9,19 +9,25 @@ so every flow, balance and thermal limit is quadratic or quartic, and its relaxa
 relaxation instead of a product of trigonometric envelopes (the reason SCIP's root gap drops from 28 %
 to 7.7 % on case5_pjm, see shared/notes/acopf.md). Voltage limits become vmin^2 <= e^2 + f^2 <= vmax^2;
 the reference angle is f_ref = 0, e_ref >= 0; the angle-difference limits (within +-90 degrees) become
-tan(angmin) wr_ij <= wi_ij <= tan(angmax) wr_ij with wr_ij >= 0, which is equivalent. Variable boxes come
-from the polar ones: with |va_i| <= d_i (the path bound of ``polar.angle_bounds``),
-e_i in [vmin cos d_i, vmax] when d_i < pi/2 and f_i in [-vmax sin d_i, vmax sin d_i], so nothing
+tan(angmin) wr_ij <= wi_ij <= tan(angmax) wr_ij with wr_ij >= 0, which is equivalent; tan of the
+exact limit (degrees * pi / 180) is an exact sympy number, so the constraint is exactly the case's (a
+float tan could round inward). Variable boxes come from the polar ones: with |va_i| <= d_i (the path
+bound of ``polar.angle_bounds``), e_i in [vmin cos d_i, vmax] when d_i < 90 degrees and
+f_i in [-vmax sin d_i, vmax sin d_i], exact numbers rounded outward by ``Model.var``, so nothing
 feasible is cut off.
 """
 
 from __future__ import annotations
 
-import math
+import sympy
 
 import graphver as gv
-from acopf.formulations.polar import (AcopfModel, angle_bounds, balances, branch_parameters, generator_variables,
-                                     losses_cut, thermal_limits, total_cost)
+from acopf.errors import CaseError
+from acopf.formulations.polar import (AcopfModel, angle_bounds, balances, branch_degrees, branch_parameters,
+                                     constrain, exact, exact_radians, generator_variables, losses_cut,
+                                     thermal_limits, total_cost)
+
+RIGHT_ANGLE = 90  # degrees
 
 
 def branch_flows(net, e, f, k):
@@ -40,27 +46,35 @@ def branch_flows(net, e, f, k):
 
 def voltage_variables(m: gv.Model, net) -> tuple[list, list]:
     """e_i in [vmin cos d_i, vmax] and f_i in [-vmax sin d_i, vmax sin d_i], with d_i the path bound of
-    |va_i| (``polar.angle_bounds``); e_ref >= 0 and f_ref = 0 at the reference bus."""
+    |va_i| (``polar.angle_bounds``); e_ref >= 0 and f_ref = 0 at the reference bus (and wherever d_i = 0:
+    an island's own reference). The ends are exact sympy numbers, which ``Model.var`` rounds outward."""
     reach = angle_bounds(net)
     e, f = [], []
     for i, bus in enumerate(net.bus_ids):
-        vmax, vmin = float(net.vmax[i]), float(net.vmin[i])
-        d = 0.0 if i == net.ref else float(reach[i])
-        low = vmin * math.cos(d) if d < math.pi / 2 else -vmax
-        spread = vmax * math.sin(d) if d < math.pi / 2 else vmax
-        # widen by a relative 1e-12 so that rounding in cos/sin never cuts a feasible point off
-        e.append(m.var(f"e_{bus}", low - 1e-12 * abs(low) - 1e-300 if i != net.ref else max(low, 0.0), vmax))
-        f.append(m.var(f"f_{bus}", -spread * (1 + 1e-12), spread * (1 + 1e-12)) if i != net.ref else m.var(f"f_{bus}", 0.0, 0.0))
+        vmax, vmin = exact(net.vmax[i]), exact(net.vmin[i])
+        if reach[i] == 0:
+            e.append(m.var(f"e_{bus}", max(vmin, sympy.Integer(0)), vmax))
+            f.append(m.var(f"f_{bus}", 0.0, 0.0))
+            continue
+        d = reach[i]
+        low = vmin * sympy.cos(exact_radians(d)) if d < RIGHT_ANGLE else -vmax
+        spread = vmax * sympy.sin(exact_radians(d)) if d < RIGHT_ANGLE else vmax
+        e.append(m.var(f"e_{bus}", low, vmax))
+        f.append(m.var(f"f_{bus}", -spread, spread))
     return e, f
 
 
 def check_angle_limits(net) -> None:
     """The rectangular forms of the angle-difference limits need them within (-90, 90) degrees."""
-    for k in range(net.n_branch):
-        low, high = float(net.angmin[k]), float(net.angmax[k])
-        if not (-math.pi / 2 < low <= high < math.pi / 2):
-            raise ValueError(f"branch {k + 1}: angle-difference limits must lie within (-90, 90) degrees for the "
-                             "rectangular and lifted formulations")
+    for k, (low, high) in enumerate(branch_degrees(net)):
+        if not (-RIGHT_ANGLE < low <= high < RIGHT_ANGLE):
+            raise CaseError(f"branch {k + 1}: angle-difference limits must lie within (-90, 90) degrees for the "
+                            "rectangular and lifted formulations")
+
+
+def tan_limits(low, high) -> tuple[sympy.Expr, sympy.Expr]:
+    """tan of the exact angle limits (degrees, within +-90): exact sympy numbers (tan(60 deg) = sqrt(3))."""
+    return sympy.tan(exact_radians(low)), sympy.tan(exact_radians(high))
 
 
 def build_rectangular(net) -> AcopfModel:
@@ -70,14 +84,14 @@ def build_rectangular(net) -> AcopfModel:
     pg, qg = generator_variables(m, net)
     squared = [e[i] ** 2 + f[i] ** 2 for i in range(net.n_bus)]
     rows = []
-    for i in range(net.n_bus):
-        rows += [squared[i] <= float(net.vmax[i]) ** 2, squared[i] >= float(net.vmin[i]) ** 2]
+    for i in range(net.n_bus):  # exact squares: a float square may round inward
+        rows += [squared[i] <= exact(net.vmax[i]) ** 2, squared[i] >= exact(net.vmin[i]) ** 2]
     flows = []
-    for k in range(net.n_branch):
+    for k, (low, high) in enumerate(branch_degrees(net)):
         flow, (wr, wi) = branch_flows(net, e, f, k)
         flows.append(flow)
         rows += thermal_limits(net, k, flow)
-        low, high = float(net.angmin[k]), float(net.angmax[k])
-        rows += [wr >= 0, wi - math.tan(high) * wr <= 0, wi - math.tan(low) * wr >= 0]
-    m.constrain(rows + balances(net, pg, qg, squared, flows) + losses_cut(net, pg, squared))
+        tan_low, tan_high = tan_limits(low, high)
+        rows += [wr >= 0, wi - tan_high * wr <= 0, wi - tan_low * wr >= 0]
+    constrain(m, rows + balances(net, pg, qg, squared, flows) + losses_cut(net, pg, squared))
     return AcopfModel(m, total_cost(net, pg), e, f, pg, qg, "rectangular")
