@@ -252,3 +252,25 @@ def test_fuzz_near_integer_float_exponents_are_sound(case, method):
         for point in points:
             value = mpmath.power(point, q)
             assert mpmath.mpf(interval.lower) <= value <= mpmath.mpf(interval.upper), (p, lo, hi, point, interval)
+
+
+def test_counterexamples_are_confirmed_by_certified_enclosures():
+    """A margin that is exactly 0 at the candidate (but not provably so for sympy.N, which returns -0.e-165)
+    is no counterexample of `margin >= 0`; the old 30-digit re-check confirmed it, a false "falsified"."""
+    import torch
+
+    from graphver.bab.engine import Engine
+    from graphver.options import BabOptions
+
+    zero = sympy.sin(1) ** 2 + sympy.cos(1) ** 2 - 1
+    other_zero = (1 + sympy.sqrt(2)) ** 2 - 3 - 2 * sympy.sqrt(2)
+    m = gv.Model("confirm")
+    x = m.var("x", 0, 1)
+    origin = torch.tensor([0.0], dtype=torch.float64)
+    for row in (x + zero, x - zero, x + other_zero):
+        assert not Engine(m, [row], "all", "verify", BabOptions()).confirmed(origin)
+    # a strict row (margin > 0) is violated by an exact 0, and a real violation is confirmed
+    assert Engine(m, [x + sympy.Rational(0)], "all", "verify", BabOptions(), strict=[True]).confirmed(origin)
+    assert Engine(m, [x - sympy.Rational(1, 3)], "all", "verify", BabOptions()).confirmed(origin)
+    assert not Engine(m, [x + zero, x - 1], "any", "verify", BabOptions()).confirmed(origin)
+    assert Engine(m, [x - 1, x - sympy.Rational(1, 2)], "any", "verify", BabOptions()).confirmed(origin)

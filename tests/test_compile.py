@@ -133,3 +133,17 @@ def test_outputs_can_be_inputs_and_constants():
     lo, hi = m.interval([x, sympy.Integer(4) + 0 * x], method="crown")
     assert (lo.lower, lo.upper) == (-2.0, 3.0)
     assert hi.lower <= 4 <= hi.upper and hi.upper - hi.lower < 1e-12
+
+
+def test_max_with_a_constant_guards_a_domain():
+    """Max(0, h) lowers to 0 + relu(h - 0), so IBP keeps it >= 0 and sqrt(Max(0, h)) is defined everywhere;
+    Min(c, h) stays <= c. (Lowered the other way, h + relu(-h), its interval reached below 0.)"""
+    m = gv.Model("guard")
+    x, y = m.var("x", -1, 1), m.var("y", -1, 1)
+    guarded = gv.sqrt(gv.Max(0, 1 - x**2 - y**2))
+    iv = m.interval(guarded, method="ibp")
+    assert iv.lower <= 0 and iv.upper >= 1
+    assert m.interval(gv.Max(x**2 - 2, 0), method="ibp").lower >= -1e-290  # 0 up to the margin tiny
+    assert m.interval(gv.Max(x, -3), method="ibp").lower >= -1 - 1e-12
+    assert m.interval(gv.Min(2, -x**2 + 3), method="ibp").upper <= 2 + 1e-12
+    assert m.interval(gv.Min(x**2 + 3, sympy.Rational(5, 2)), method="ibp").upper <= 2.5 + 1e-12

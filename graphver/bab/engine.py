@@ -14,8 +14,10 @@ v >= 0 everywhere; ``bound`` uses one objective row and asks for min v. Each rou
 5. prune children that are proven (verify: margin >= 0), cannot beat the incumbent (bound), or are
    empty; push the rest.
 
-The proven lower bound is the minimum over open, pruned and unsplittable domains, so stopping at any
-time (timeout, domain cap, Ctrl-C) returns a valid result.
+The proven lower bound is the minimum over open, pruned and unsplittable domains and, until the root has
+been bounded and filed, the best bound proven for the whole box so far (-inf before any): stopping at any
+time (timeout, domain cap, Ctrl-C, in any phase) returns a valid result, never the minimum over an empty
+store that nothing was filed into.
 """
 
 from __future__ import annotations
@@ -23,21 +25,24 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 
 import sympy
 import torch
 from torch import Tensor
 
-from graphver.bab.bounding import BatchBounds, bound_batch
+from graphver.bab.bounding import BatchBounds, bound_batch, domain_taint
 from graphver.bab.branching import NODE_HEURISTICS, BranchContext, Candidates, InputWidthScore, lp_branching, nonlinear_support
 from graphver.bab.domains import Domains, DomainStore
 from graphver.bab.obbt import obbt
 from graphver.bab.progress import Progress
 from graphver.bounds.fbbt import fbbt
-from graphver.bounds.ibp import NodeSplits
+from graphver.bounds.ibp import DomainMarks, NodeSplits, argument_bounds, domain_error_text, forward_bounds
 from graphver.bounds.lagrangian import lagrangian_lower, lp_multipliers
 from graphver.bounds.lp import lp_lower, point_variant, relaxation_variants
 from graphver.bounds.plan import plan_for
+from graphver.errors import ModelError
+from graphver.exact import enclosure
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
 from graphver.search.ipopt import ValueSearch, ipopt_available
@@ -49,6 +54,7 @@ from graphver.tape.evaluate import evaluate, evaluate_all
 NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
 OBBT_ITERATIONS = 40  # Adam steps of the multipliers of each OBBT bound (2n of them, batched)
 PENALTY = 100.0  # weight of constraint violations in the value that projected gradient minimises
+UNDEFINED_CHECK_BOXES = 128  # boxes per bound call whose points are checked for an undefined, feasible point
 
 
 @dataclass
@@ -105,6 +111,9 @@ class Engine:
         self.best_point: Tensor | None = None
         self.pruned_min = math.inf
         self.stuck_min = math.inf
+        # proven bound of the part of the box not yet filed (store, pruned_min, stuck_min): the whole box until
+        # the root is filed; -inf until some bound of the root is known (+inf once the root is filed)
+        self.unfiled_lower = -math.inf
         self.node_win_rate = 1.0  # recent share of trial node splits that beat the input split
         self.confirmed_margins: list[str] | None = None  # 30-digit margins of the confirmed counterexample
         self.deadline = math.inf
@@ -175,31 +184,35 @@ class Engine:
             self.stats.incumbent_from = source
 
     def confirmed(self, point: Tensor) -> bool:
-        """Re-check a candidate counterexample at 30 digits (sympy/mpmath); only confirmed ones count.
+        """Re-check a candidate counterexample with certified enclosures of its margins; only confirmed ones count.
 
-        The point's coordinates enter as exact rationals (a float64 is a dyadic rational), so rational parts
-        are evaluated exactly and sympy's evalf raises its working precision through cancellation: 30
-        correct digits of each margin, not 30 digits of working precision (which a margin like
-        (x + 1e-17)**2 - x**2 - 2e-17 x, exactly 1e-34, would lose to cancellation)."""
+        The point's coordinates enter as exact rationals (a float64 is a dyadic rational) and every margin
+        is enclosed by ``graphver.exact.enclosure`` (interval arithmetic, 256 then 1024 bits): the point is
+        a counterexample only if the enclosures prove it (a margin like (x + 1e-17)**2 - x**2 - 2e-17 x,
+        exactly 1e-34, keeps its sign; a margin that is exactly 0 but not provably so is never confirmed
+        as negative). Constraints must hold within ``feasibility_tol``, certainly."""
         if self.confirm is not None:
             violated, margins = self.confirm(point)
             if violated:
                 self.confirmed_margins = [str(m) for m in margins]
             return bool(violated)
         subs = {s: sympy.Rational(float(v)) for s, v in zip(self.model.variables, point.tolist())}
-        margins = [sympy.N(r.subs(subs), 30) for r in self.rows]
-        if not all(m.is_real for m in margins):
+        try:  # certified enclosures (sympy.N cannot tell an exact 0 from noise such as -1e-160)
+            margins = [enclosure(r.subs(subs)) for r in self.rows]
+            tol = Fraction(self.options.feasibility_tol)
+            for row in self.constraint_rows:  # the point must be feasible within the tolerance, certainly
+                if enclosure(row.subs(subs))[1] > tol:
+                    return False
+        except ModelError:  # a margin or constraint that is undefined or cannot be certified at the point
             return False
-        tol = sympy.Float(self.options.feasibility_tol, 30)
-        for row in self.constraint_rows:  # the point must be feasible within the tolerance at 30 digits too
-            value = sympy.N(row.subs(subs), 30)
-            if not value.is_real or value > tol:
-                return False
-        ok = [(m > 0) if s else (m >= 0) for m, s in zip(margins, self.strict)]
-        holds = all(ok) if self.combine == "all" else any(ok)
-        if not holds:
-            self.confirmed_margins = [str(m) for m in margins]
-        return not bool(holds)
+        # a row is certainly violated when its whole enclosure is below 0 (at or below 0 for a strict row)
+        violated = [(hi <= 0) if strict else (hi < 0) for (_, hi), strict in zip(margins, self.strict)]
+        confirmed = any(violated) if self.combine == "all" else all(violated)
+        if confirmed:
+            self.confirmed_margins = [str(sympy.N(sympy.Rational(lo.numerator, lo.denominator) / 2
+                                                  + sympy.Rational(hi.numerator, hi.denominator) / 2, 30))
+                                      for lo, hi in margins]
+        return confirmed
 
     # --- bounding and branching -------------------------------------------------------------------
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, depth: Tensor,
@@ -218,6 +231,9 @@ class Engine:
                              alphas if method == "alpha" else None)
         self.stats.time_bound += time.perf_counter() - start
         self.stats.domains_explored += lower.shape[0]
+        if bool((result.domain_error & ~empty).any()):
+            bad = torch.nonzero(result.domain_error & ~empty).flatten()[:UNDEFINED_CHECK_BOXES]
+            self.check_defined(lower[bad], upper[bad])
         if result.domain_message and self.stats.domain_errors == 0:
             self.stats.messages.append("a domain left an op's domain (split further): " + result.domain_message)
         self.stats.domain_errors += int(result.domain_error.sum())
@@ -238,6 +254,8 @@ class Engine:
                                        self.n_rows, self.options.lagrangian_iterations, start=start_mu,
                                        scale=self.multiplier_scale)
             lagrangian = torch.maximum(both[:b], both[b:])
+            # a box that left an op's domain has meaningless linear bounds for some rows: no Lagrangian bound
+            lagrangian = torch.where(result.domain_error[:, None], torch.full_like(lagrangian, -math.inf), lagrangian)
             self.stats.lagrangian_improved += int((lagrangian > rows).any(dim=1).sum())
             rows = torch.maximum(rows, lagrangian)
             self.stats.time_lagrangian += time.perf_counter() - start_lagrangian
@@ -245,6 +263,7 @@ class Engine:
         if self.constraint_rows and self.options.lp_bounds and "offset" in result.record:
             start_lp = time.perf_counter()
             lp_rows, lp_choice = self.lp_bound(result, lower, upper)
+            lp_rows = torch.where(result.domain_error[:, None], torch.full_like(lp_rows, -math.inf), lp_rows)
             self.stats.lp_improved += int((lp_rows > rows).any(dim=1).sum())
             rows = torch.maximum(rows, lp_rows)
             self.stats.time_lp += time.perf_counter() - start_lp
@@ -259,6 +278,7 @@ class Engine:
         else:
             proven = torch.zeros(rows.shape[0], dtype=torch.bool, device=rows.device)
         lower_bound = self.aggregate(rows)
+        lower_bound = torch.where(torch.isnan(lower_bound), torch.full_like(lower_bound, -math.inf), lower_bound)
         lower_bound = torch.where(proven & (lower_bound < 0), torch.zeros_like(lower_bound), lower_bound)
         row = rows.argmin(dim=1) if self.combine == "all" else rows.argmax(dim=1)
         start = time.perf_counter()
@@ -273,6 +293,45 @@ class Engine:
         if kept.shape[0] != lower.shape[0]:
             kept = torch.zeros(lower.shape[0], 0, dtype=lower.dtype, device=lower.device)
         return Domains(lower, upper, split_lo, split_hi, lower_bound, depth, row, *choice, kept.to(lower.device))
+
+    def check_defined(self, lower: Tensor, upper: Tensor) -> None:
+        """Raise ``DomainError`` when an op of the rows is undefined at a point of one of the boxes (its centre
+        or a corner) that satisfies every constraint: no split and no constraint can exclude that point, so
+        branch-and-bound would split the region forever. Both facts are certified on the point box in float64
+        (IBP): the op's argument interval there lies outside its domain at every corner, as the op checks its
+        domain (``domain_taint``), and every constraint row is defined there with an upper bound <= 0 (no
+        tolerance). A region that the constraints exclude (``log(x)`` with ``x >= 0.5``) never raises: its
+        points violate a constraint; nor does a box whose interval leaves a domain only through IBP's
+        overestimate (its points are all defined). Those boxes are split further."""
+        tape = self.exact_tape
+        points = torch.cat([lower + (upper - lower) / 2, lower, upper]).to(device=tape.device, dtype=torch.float64)
+        marks = DomainMarks(points.shape[0], points.device)
+        with torch.no_grad():
+            lo, hi = forward_bounds(tape, points, points, None, None, marks)
+        if not bool(marks.bad.any()):
+            return
+        tainted, witnessed = domain_taint(tape, lo, hi)
+        found = witnessed.any(dim=1)
+        if self.constraint_rows:
+            rows = tape.outputs[self.n_rows :]
+            found &= (~tainted[:, rows] & (hi[:, rows] <= 0)).all(dim=1)
+        if not bool(found.any()):
+            return
+        from graphver.errors import DomainError
+        from graphver.report.results import format_point
+
+        p = int(torch.nonzero(found)[0])
+        node = int(torch.nonzero(witnessed[p])[0])
+        instr = tape.instructions[tape.instruction_of(node)]
+        bounds = argument_bounds(instr, lo[p : p + 1], hi[p : p + 1])
+        bad = torch.zeros(1, instr.size, dtype=torch.bool, device=points.device)
+        bad[0, node - instr.start] = True
+        names = getattr(self.model, "names", None) or [f"x_{i}" for i in range(points.shape[1])]
+        where = format_point(dict(zip(names, points[p].tolist())))
+        feasible = " that satisfies every constraint" if self.constraint_rows else ""
+        raise DomainError(f"undefined at {where}, a point of the box{feasible}: "
+                          f"{domain_error_text(tape, instr, bounds, bad)} (A constraint that excludes such points "
+                          f"also does.)")
 
     def output_plan(self):
         """The backward plan of the final pass (all outputs)."""
@@ -549,7 +608,7 @@ class Engine:
             if len(store) == 0:
                 return "proven"
         else:
-            lower = min(store.min_bound(), self.pruned_min, self.stuck_min)
+            lower = self.proven_lower(store)
             if self.within_tolerance(lower):
                 return "solved"
             if len(store) == 0:
@@ -590,7 +649,16 @@ class Engine:
         self.stats.max_depth = max(self.stats.max_depth, int(domains.depth.max()))
 
     def proven_lower(self, store: DomainStore) -> float:
-        return min(store.min_bound(), self.pruned_min, self.stuck_min)
+        """The proven lower bound of v over the box: the minimum over open, pruned and set-aside domains and
+        the part not filed yet (-inf before the root is bounded). NaN anywhere gives -inf."""
+        parts = (store.min_bound(), self.pruned_min, self.stuck_min, self.unfiled_lower)
+        return -math.inf if any(math.isnan(p) for p in parts) else min(parts)
+
+    def root_bounded(self, root: Domains) -> None:
+        """The root's bound is proven for the whole box (the part that OBBT removed is in pruned_min)."""
+        if len(root):
+            bound = float(root.lower_bound.min())
+            self.unfiled_lower = max(self.unfiled_lower, -math.inf if math.isnan(bound) else bound)
 
     def run(self) -> Outcome:
         opts = self.options
@@ -605,8 +673,11 @@ class Engine:
         store = DomainStore(opts.max_domains)
         progress = Progress(opts.progress, self.mode, self.label)
         status = None
-        in_flight = None  # domains popped but not yet filed: returned to the store if the round is cut short
+        # the store's domains before the round's pop: restored if Ctrl-C cuts the round short (every popped
+        # domain's bound must still count); the domains are never modified in place, so this is a reference
+        snapshot = None
         try:
+            self.check_defined(lower, upper)  # an op undefined at the box's centre or a corner: fail at once
             if self.quick_proof(store, lower, upper, split_lo, split_hi):
                 return self.finish(self.done(store), store, start)
             self.search_root(lower, upper)
@@ -615,10 +686,12 @@ class Engine:
             root = self.bound(*(self.model.boxes_tensor(None, None, self.dtype, self.device) if lower is None
                                 else (lower, upper)), split_lo, split_hi, torch.zeros(1, dtype=torch.long, device=self.device),
                               None, opts.root_method)
+            self.root_bounded(root)
             self.stats.proved_by = opts.root_method
             if lower is None:  # the relaxed feasible set is empty: nothing to bound
                 root = root.select(torch.zeros(0, dtype=torch.long, device=self.device))
             self.file(store, root)
+            self.unfiled_lower = math.inf  # the whole box is in the store, pruned or set aside
             self.stats.history.append((time.perf_counter() - start, self.proven_lower(store), self.best_value))
             status = self.done(store)
             while status is None:
@@ -631,8 +704,8 @@ class Engine:
                 if len(store) == 0:
                     break
                 self.stats.proved_by = "bab"
+                snapshot = store.domains
                 parents = store.pop(self.round_size())
-                in_flight = parents
                 children = self.split(parents)
                 search_start = time.perf_counter()
                 self.consider(children.lower + (children.upper - children.lower) / 2, "domain centre")
@@ -646,15 +719,15 @@ class Engine:
                     self.periodic_search(children)
                 self.stats.time_search += time.perf_counter() - search_start
                 self.file(store, children)
-                in_flight = None
+                snapshot = None
                 status = self.done(store)
                 elapsed = time.perf_counter() - start
                 self.stats.history.append((elapsed, self.proven_lower(store), self.best_value))
                 progress.update(elapsed, len(store), self.proven_lower(store), self.best_value, self.stats)
         except KeyboardInterrupt:
             status = "interrupted"
-            if in_flight is not None:  # their bounds must still count: the proof is not complete without them
-                store.push(in_flight)
+            if snapshot is not None:  # the popped domains' bounds must still count
+                store.domains = snapshot
         finally:
             progress.close()
         return self.finish(status, store, start)
@@ -673,11 +746,13 @@ class Engine:
             return False
         depth = torch.zeros(1, dtype=torch.long, device=self.device)
         root = self.bound(lower, upper, split_lo, split_hi, depth, None, "crown")
+        self.root_bounded(root)  # a bound of the whole box: what Ctrl-C during the search reports
         if not bool(self.prune_mask(root).all()):
             self.stats.domains_explored -= 1  # the root is bounded again (and counted) after the search
             return False
         self.stats.proved_by = "crown"
         self.file(store, root)
+        self.unfiled_lower = math.inf
         self.stats.history.append((0.0, self.proven_lower(store), self.best_value))
         return True
 
@@ -700,6 +775,12 @@ class Engine:
                 and math.isinf(lower_bound) and lower_bound > 0 and not math.isfinite(self.best_value)):
             status = "infeasible"  # every domain was pruned as infeasible: no point of the box is feasible
             self.stats.stop_reason = "every domain pruned as infeasible: the constraints have no solution in the box"
+        if self.mode == "bound" and lower_bound == math.inf and math.isfinite(self.best_value):
+            # every domain pruned as infeasible, yet a point within feasibility_tol was found: the exact feasible
+            # set is empty, so any number bounds it; the incumbent's value keeps lower <= upper
+            lower_bound = self.best_value
+            self.stats.messages.append("every domain was pruned as infeasible, but a point within feasibility_tol "
+                                       "was found: the lower bound reported is its value")
         if status == "proven" or (self.mode == "verify" and status is None and len(store) == 0):
             if self.stuck_min < 0 or (any(self.strict) and self.stuck_min <= 0):
                 status = "unknown"

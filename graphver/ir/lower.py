@@ -236,6 +236,11 @@ class Lowerer:
             paired = []
             for i in range(0, len(nodes) - 1, 2):
                 a, b = nodes[i], nodes[i + 1]
+                # a constant goes where IBP keeps it exact: max(y, c) = c + relu(y - c) >= c and
+                # min(c, y) = c - relu(c - y) <= c, so Max(0, h) guards sqrt(Max(0, h)) as relu(h) does
+                constant = [self.ir.graph.nodes[n]["kind"] == "const" for n in (a, b)]
+                if (is_max and constant[0] and not constant[1]) or (not is_max and constant[1] and not constant[0]):
+                    a, b = b, a
                 one = sympy.S.One
                 diff = self.linear([(a, one), (b, -one)], ZERO, PartLabel("difference inside", label))
                 r = self.unary("relu", diff, PartLabel("relu inside", label))
