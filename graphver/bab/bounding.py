@@ -3,12 +3,15 @@
 A domain is the set of points of its input box whose split nodes lie in their split intervals. The
 pass recomputes every node's interval (IBP intersected with CROWN, and with the splits), so a split
 tightens the split node's consumers *and all their descendants*: nothing is frozen at the parent's
-values. Boxes whose pass leaves an op's domain are marked (their bound is -inf, to be split further);
-boxes whose split constraints contradict the computed intervals are empty (their bound is +inf).
+values. Boxes whose pass leaves an op's domain are marked, and every output that depends on a node whose
+argument left its domain (``domain_taint``) gets the bound -inf (to be split further); the other outputs
+keep their bounds, so that a constraint row can still prove such a box infeasible. Boxes whose split
+constraints contradict the computed intervals are empty (their bound is +inf).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +20,7 @@ from torch import Tensor
 from graphver.bounds.alpha import alpha_lower
 from graphver.bounds.crown import crown_refine_hook, run_plan
 from graphver.bounds.dense import dense_lower, prefers_dense
-from graphver.bounds.ibp import DomainMarks, NodeSplits, forward_bounds
+from graphver.bounds.ibp import DomainMarks, NodeSplits, argument_bounds, forward_bounds
 from graphver.bounds.plan import plan_for
 from graphver.options import BoundOptions
 from graphver.tape.tape import Tape
@@ -33,6 +36,7 @@ class BatchBounds:
     domain_error: Tensor  # [B] domains whose pass left an op's domain
     domain_message: str | None
     alphas: Tensor | None = None  # [B, A] optimised relaxation parameters (method "alpha")
+    tainted: Tensor | None = None  # [B, outputs] outputs whose bound rests on an interval that left an op's domain
 
 
 def bound_batch(
@@ -73,6 +77,51 @@ def bound_batch(
                 run_plan(tape, plan_for(tape, targets, upto), lo, hi, None, record)
             rows_lower = torch.maximum(rows_lower, result[:, :q])
     infeasible = splits.infeasible & ~marks.bad
-    rows_lower = torch.where(marks.bad[:, None], torch.full_like(rows_lower, -torch.inf), rows_lower)
+    tainted = torch.zeros_like(rows_lower, dtype=torch.bool)
+    if bool(marks.bad.any()):
+        tainted = domain_taint(tape, lo, hi)[0][:, tape.outputs] & marks.bad[:, None]
+        # defence: a marked box whose violation the check does not find again keeps no bound at all
+        tainted |= (marks.bad & ~tainted.any(dim=1))[:, None]
+    rows_lower = torch.where(tainted, torch.full_like(rows_lower, -torch.inf), rows_lower)
+    # a NaN bound (overflow in a pass over substituted intervals, say) means nothing: -inf
+    rows_lower = torch.where(torch.isnan(rows_lower), torch.full_like(rows_lower, -torch.inf), rows_lower)
     rows_lower = torch.where(infeasible[:, None], torch.full_like(rows_lower, torch.inf), rows_lower)
-    return BatchBounds(rows_lower, lo, hi, record, infeasible, marks.bad, marks.first_message, alphas)
+    return BatchBounds(rows_lower, lo, hi, record, infeasible, marks.bad, marks.first_message, alphas, tainted)
+
+
+def domain_taint(tape: Tape, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+    """Which node intervals of a pass (``lo``, ``hi`` [B, n_nodes], computed with ``DomainMarks``) are
+    meaningless, and where an op is certainly undefined.
+
+    ``tainted`` [B, n_nodes]: the node is the output of an op whose argument interval left its domain (the pass
+    substituted the op's ``safe_point``) or depends on one; the intervals, linear bounds and relaxations of
+    every other node are sound, since each is computed from its ancestors only. The check repeats
+    ``check_domain`` on the final intervals, which are the ones it saw (refinement only tightens an
+    instruction's own outputs, before its consumers run). ``witnessed`` [B, n_nodes]: the op's argument
+    intervals are finite, come from untainted nodes, and every corner of them leaves the domain as the op
+    checks it (``domain_violation``): on a point box, the op is undefined at that point."""
+    batch = lo.shape[0]
+    tainted = torch.zeros(batch, tape.n_nodes, dtype=torch.bool, device=lo.device)
+    witnessed = torch.zeros_like(tainted)
+    for instr in tape.instructions:
+        if instr.kind == "linear":
+            hits = torch.zeros(batch, instr.size, dtype=lo.dtype, device=lo.device)
+            hits.index_add_(1, instr.rows, tainted[:, instr.cols].to(lo.dtype))
+            tainted[:, instr.start : instr.stop] = hits > 0
+            continue
+        op = instr.op_object
+        bounds = argument_bounds(instr, lo, hi)
+        from_args = torch.zeros(batch, instr.size, dtype=torch.bool, device=lo.device)
+        for a in instr.args:
+            from_args |= tainted[:, a]
+        bad = op.domain_violation(*[t for pair in bounds for t in pair], instr.param)
+        tainted[:, instr.start : instr.stop] = bad | from_args
+        if not bool(bad.any()):
+            continue
+        sure = ~from_args
+        for ends in itertools.product(*[(l, u) for l, u in bounds]):
+            sure &= op.domain_violation(*[e for end in ends for e in (end, end)], instr.param)
+        for l, u in bounds:
+            sure &= torch.isfinite(l) & torch.isfinite(u)
+        witnessed[:, instr.start : instr.stop] = bad & sure
+    return tainted, witnessed
