@@ -140,8 +140,12 @@ def slope_floor(t: Tensor) -> float:
 def flush_slope(a: Tensor) -> Tensor:
     """Slopes below ``slope_floor`` become 0. Any slope gives sound lines, but the critical points of
     ``f'(x) = a`` are computed by formulas (1/a^2, (a/p)^(1/(p-1))) that underflow for tiny slopes and then
-    miss the true point by far more than the second-order margin allows; slope 0 is always safe."""
-    return torch.where(a.abs() < slope_floor(a), torch.zeros_like(a), a)
+    miss the true point by far more than the second-order margin allows; slope 0 is always safe.
+
+    The gradient passes straight through (alpha optimises slopes that may sit at 0): the value is
+    ``a + (flushed - a)``, exactly ``flushed`` in floating point (``a + (-a)`` is exactly 0)."""
+    flushed = torch.where(a.abs() < slope_floor(a), torch.zeros_like(a), a)
+    return a + (flushed - a).detach() if a.requires_grad else flushed
 
 
 def snap_to_zero(l: Tensor, u: Tensor) -> Tensor:

@@ -75,13 +75,17 @@ def test_ipopt_incumbent_means_fewer_domains(name):
 
 
 def test_ipopt_failures_are_recorded_not_raised():
-    """An objective undefined on part of the box: IPOPT calls that stop badly are counted in the stats,
-    the run goes on, and the certified bound is still valid against samples."""
+    """An objective undefined on part of the box, which a constraint excludes: IPOPT calls that stop badly
+    are counted in the stats, the run goes on, and the certified bound is still valid against samples.
+    Without the constraint the objective is undefined at feasible points: a DomainError, at once."""
     import graphver as gv
 
     m = gv.Model("half_defined")
     x, y = m.var("x", -1, 2), m.var("y", -1, 1)
     f = gv.sqrt(x) * gv.sin(5 * y) + gv.log(x + 0.5) * y
+    with pytest.raises(gv.DomainError, match="undefined at x=-1"):
+        m.bound(f, timeout=20, ipopt="on")
+    m.constrain(x >= 0)
     result = m.bound(f, timeout=20, ipopt="on", ipopt_max_iter=3, ipopt_every=1, max_explored=3000)
     stats = result.stats
     assert stats.ipopt_calls >= 4 and stats.ipopt_failures >= 1

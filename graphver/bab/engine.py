@@ -330,8 +330,8 @@ class Engine:
         where = format_point(dict(zip(names, points[p].tolist())))
         feasible = " that satisfies every constraint" if self.constraint_rows else ""
         raise DomainError(f"undefined at {where}, a point of the box{feasible}: "
-                          f"{domain_error_text(tape, instr, bounds, bad)} (A constraint that excludes such points "
-                          f"also does.)")
+                          f"{domain_error_text(tape, instr, bounds, bad)} (Or add a constraint that excludes such "
+                          f"points.)")
 
     def output_plan(self):
         """The backward plan of the final pass (all outputs)."""
