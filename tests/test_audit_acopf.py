@@ -28,6 +28,7 @@ import sympy
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_acopf_io import TINY
 
 import acopf
 from acopf.data import BUS, GEN, bundled_case, correct_case, load, to_network
@@ -44,25 +45,10 @@ DIGITS = 60
 NOISE = mpmath.mpf(10) ** -50  # two 60-digit evaluations of one real differ by less; a float rounding is ~1e-17
 CASE3_OPTIMUM = 5812.642973773839  # IPOPT on case3_lmbd (PGLib BASELINE 5.8126e+03)
 
-# A valid 2-bus case whose one branch gets the angle limits under test.
-TWO_BUS = """\
-function mpc = two_bus
-mpc.version = '2';
-mpc.baseMVA = 100.0;
-mpc.bus = [
-    1  3  0.0   0.0  0.0  0.0  1  1.0  0.0  230.0  1  1.1  0.9;
-    2  1  50.0  10.0 5.0  -3.0 1  1.0  0.0  230.0  1  1.05 0.95;
-];
-mpc.gen = [
-    1  0.0  0.0  100.0  -100.0  1.0  100.0  1  200.0  10.0;
-];
-mpc.gencost = [
-    2  0.0  0.0  3  0.02  10.0  5.0;
-];
-mpc.branch = [
-    1  2  0.01  0.1  0.02  0.0  0.0  0.0  0.0  5.0  1  ANGMIN  ANGMAX;
-];
-"""
+# The valid 2-bus case of test_acopf_io, whose one branch gets the angle limits under test.
+TWO_BUS = TINY.replace("1  -30.0  90.0;", "1  ANGMIN  ANGMAX;").replace("mpc = tiny", "mpc = two_bus")
+assert "ANGMIN" in TWO_BUS
+
 
 
 logging.getLogger("acopf").setLevel(logging.ERROR)
