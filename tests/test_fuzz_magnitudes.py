@@ -267,14 +267,18 @@ def test_audit_subnormal_products():
 
 
 # --- random graphs at every magnitude ----------------------------------------------------------------------
-def weight(rng: random.Random) -> sympy.Rational:
-    return sympy.Rational(magnitude(rng, -200, 200) or 1.0)
+def weight(rng: random.Random) -> sympy.Float:
+    """A float weight (a sympy Float is exact for graphver and for mp_eval; Rationals of such magnitudes
+    make sympy's own simplification build huge integer powers)."""
+    return sympy.Float(magnitude(rng, -200, 200) or 1.0)
 
 
 def random_graph(rng: random.Random, symbols, depth: int):
     if depth == 0 or rng.random() < 0.2:
         return rng.choice(symbols) if rng.random() < 0.85 else weight(rng)
     a = random_graph(rng, symbols, depth - 1)
+    if a.is_number:  # sympy evaluates functions of constants eagerly (exp(700*c)**3 as a huge integer power)
+        a = rng.choice(symbols)
     kind = rng.randrange(12)
     if kind == 0:
         return weight(rng) * a + random_graph(rng, symbols, depth - 1)
