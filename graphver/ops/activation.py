@@ -22,6 +22,10 @@ class Tanh(UnaryOp):
     name = "tanh"
     ulps = 8.0
 
+
+    def value_range(self, param=None):
+        return -1.0, 1.0
+
     def f(self, x, param=None):
         return torch.tanh(x)
 
@@ -54,6 +58,10 @@ class Erf(UnaryOp):
     name = "erf"
     ulps = 16.0
 
+
+    def value_range(self, param=None):
+        return -1.0, 1.0
+
     def f(self, x, param=None):
         return torch.erf(x)
 
@@ -80,6 +88,10 @@ class Erf(UnaryOp):
 class Sigmoid(UnaryOp):
     name = "sigmoid"
     ulps = 8.0
+
+
+    def value_range(self, param=None):
+        return 0.0, 1.0
 
     def f(self, x, param=None):
         return torch.sigmoid(x)
@@ -109,6 +121,10 @@ class Relu(UnaryOp):
     ulps = 0.0  # exact
     tabulate_branch_points = False
 
+
+    def value_range(self, param=None):
+        return 0.0, math.inf
+
     def f(self, x, param=None):
         return torch.clamp(x, min=0.0)
 
@@ -131,6 +147,10 @@ class Abs(UnaryOp):
     name = "abs"
     ulps = 0.0
     tabulate_branch_points = False
+
+
+    def value_range(self, param=None):
+        return 0.0, math.inf
 
     def f(self, x, param=None):
         return torch.abs(x)

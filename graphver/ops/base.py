@@ -152,9 +152,17 @@ class UnaryOp:
         """Bound on |computed f - true f| at each point, in units of eps (default: ``ulps*|f|``)."""
         return self.ulps * fx.abs()
 
+    def value_range(self, param: float | None = None) -> tuple[float, float]:
+        """Bounds on every value of f (a trait: sin in [-1, 1], exp >= 0), in floats that contain the true
+        range; the interval rule is intersected with it. The support construction alone can be far wider on
+        huge arguments (its second-order margin grows with x**2)."""
+        return -math.inf, math.inf
+
     def interval(self, l: Tensor, u: Tensor, param: float | None = None) -> tuple[Tensor, Tensor]:
-        """Sound enclosure of f over [l, u]."""
-        return self.support(torch.zeros_like(l), l, u, param)
+        """Sound enclosure of f over [l, u], intersected with the op's ``value_range``."""
+        low, high = self.support(torch.zeros_like(l), l, u, param)
+        bottom, top = self.value_range(param)
+        return low.clamp(min=bottom), high.clamp(max=top)
 
     def chord_slope(self, l: Tensor, u: Tensor, param: float | None = None) -> Tensor:
         """Slope of the chord, falling back to f' at the midpoint on (near-)degenerate intervals."""

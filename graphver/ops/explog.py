@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from graphver.ops.base import UnaryOp
@@ -12,6 +14,10 @@ from graphver.ops.registry import register
 class Exp(UnaryOp):
     name = "exp"
     ulps = 8.0  # torch uses SLEEF/libm exp, within 1 ulp; 8 leaves room for other back ends
+
+
+    def value_range(self, param=None):
+        return 0.0, math.inf
 
     def f(self, x, param=None):
         return torch.exp(x)

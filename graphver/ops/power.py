@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from graphver.ops.base import UnaryOp
@@ -26,6 +28,10 @@ class Sqrt(UnaryOp):
     name = "sqrt"
     ulps = 2.0  # IEEE sqrt is correctly rounded
     domain = "x >= 0"
+
+
+    def value_range(self, param=None):
+        return 0.0, math.inf
 
     def f(self, x, param=None):
         return torch.sqrt(x)
@@ -58,6 +64,10 @@ class PowInt(UnaryOp):
     name = "pow_int"
     has_param = True
     sample_params = (2.0, 3.0, 4.0, 7.0, -1.0, -2.0, -3.0)  # exercised by the registry-driven tests
+
+
+    def value_range(self, param=None):
+        return (0.0, math.inf) if int(param) % 2 == 0 else (-math.inf, math.inf)
 
     def describe(self, param=None):
         return f"x**{int(param)}"
@@ -107,6 +117,10 @@ class PowReal(UnaryOp):
     has_param = True
     ulps = 4.0
     sample_params = (0.5, 1.5, 2.5, 1.0 / 3.0, 0.25, 3.7, -0.5, -1.5)
+
+
+    def value_range(self, param=None):
+        return 0.0, math.inf
 
     def describe(self, param=None):
         return f"x**{param:g}"

@@ -34,6 +34,10 @@ class Sin(UnaryOp):
     ulps = 8.0
     location_floor = 4.0  # roots acos(a) + 2*pi*k carry an absolute error of a few ulps of pi
 
+
+    def value_range(self, param=None):
+        return -1.0, 1.0
+
     def f(self, x, param=None):
         return torch.sin(x)
 
@@ -56,6 +60,10 @@ class Cos(UnaryOp):
     name = "cos"
     ulps = 8.0
     location_floor = 4.0
+
+
+    def value_range(self, param=None):
+        return -1.0, 1.0
 
     def f(self, x, param=None):
         return torch.cos(x)
@@ -132,6 +140,10 @@ class Tan(UnaryOp):
 class Atan(UnaryOp):
     name = "atan"
     ulps = 8.0
+
+
+    def value_range(self, param=None):
+        return -1.5708, 1.5708  # |atan| < pi/2 = 1.57079632..., and 1.5708 stays above it in float32 too
 
     def f(self, x, param=None):
         return torch.atan(x)
