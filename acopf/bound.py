@@ -64,18 +64,18 @@ def lifted_point(built, point: dict) -> dict:
 def bound(case, formulation: str = "lifted", timeout: float = 600.0, gap: float = 1e-3,
           feasibility_tol: float = 1e-6, progress: bool | None = None, **options) -> BoundReport:
     """Certified lower bound on the ACOPF cost of ``case`` and a feasible upper bound, to relative ``gap``."""
+    start = time.perf_counter()
     net = as_network(case)
     built = build(net, formulation)
-    start = time.perf_counter()
     # the local solve uses the rectangular model (IPOPT converges badly with the redundant lifted rows)
     local_model = built if formulation != "lifted" else build(net, "rectangular")
     local = local_model.model.minimize(local_model.objective, start=flat_start(local_model, net), max_iter=500,
-                                       tol=1e-8, max_wall_time=min(60.0, timeout))
+                                       tol=1e-8, max_wall_time=min(60.0, timeout / 4))
     vm, va, pg, qg = point_arrays(local_model, local.point)
     incumbent = lifted_point(built, local.point)
     ipopt_violation = max(violations(net, vm, va, pg, qg).values())
     ipopt_cost = cost(net, pg)
-    remaining = max(1.0, timeout - (time.perf_counter() - start))
+    remaining = max(0.01, timeout - (time.perf_counter() - start))
     result = built.model.bound(built.objective, timeout=remaining, rel_tol=gap, abs_tol=0.0, progress=progress,
                                feasibility_tol=feasibility_tol, start=incumbent, **options)
     seconds = time.perf_counter() - start

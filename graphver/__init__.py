@@ -9,9 +9,9 @@
 from sympy import Abs, Eq, Max, Min, atan, cos, erf, exp, log, sin, sqrt, tan, tanh
 
 from graphver import ops  # noqa: F401  (registers every op)
-from graphver.dsl.functions import quad_over_lin, relu, sigmoid
-from graphver.dsl.model import Model
-from graphver.bab.properties import All, Any  # noqa: I001  (after Model: bab imports the bounds stack)
+from graphver.dsl.functions import ceil, floor, quad_over_lin, relu, round_half_even, sigmoid
+from graphver.api import Model
+from graphver.bab.properties import All, Any
 from graphver.errors import (
     DomainError,
     GraphverError,
@@ -34,6 +34,6 @@ maximum = Max
 __all__ = [
     "Abs", "All", "Any", "BabOptions", "Eq", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",
     "Max", "Min", "Model", "ModelError", "OptionError", "SolverUnavailableError", "Tape", "UnsupportedOpError",
-    "atan", "compile_expressions", "cos", "erf", "exp", "log", "maximum", "minimum", "quad_over_lin", "relu", "sigmoid", "sin", "sqrt",
+    "atan", "ceil", "compile_expressions", "floor", "round_half_even", "cos", "erf", "exp", "log", "maximum", "minimum", "quad_over_lin", "relu", "sigmoid", "sin", "sqrt",
     "tan", "tanh",
 ]

@@ -25,6 +25,7 @@ import click
 import sympy
 
 import graphver as gv
+from graphver import clock
 from graphver.errors import GraphverError, InternalError
 from graphver.options import BabOptions
 
@@ -176,6 +177,11 @@ def engine_options(namespace: dict, path: Path, quiet: bool, **flags) -> dict:
     options.update({key: value for key, value in flags.items() if value is not None})
     options["progress"] = show_progress(quiet)
     return options
+
+
+def deadline_of(options: dict) -> float:
+    """The run's deadline: the whole process keeps to the timeout, start-up and loading the file included."""
+    return clock.command_deadline(float(options.get("timeout", BabOptions.timeout)))
 
 
 def show_progress(quiet: bool) -> bool:
@@ -464,6 +470,12 @@ def main() -> None:
     """
 
 
+def run() -> None:
+    """The ``graphver`` program: the commands' timeouts count the process's start-up (graphver.clock)."""
+    clock.started_as_command()
+    main()
+
+
 @main.command(help="Prove or refute the property `prop` of FILE over the model's box by branch-and-bound.\n\n"
               + FILE_CONVENTION
               + "\nExit codes: 0 verified (or constraints infeasible), 1 falsified (a counterexample is printed), 3 unknown, "
@@ -477,7 +489,7 @@ def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot
                    "a relation such as f <= c, a list of them, gv.All([...]) or gv.Any([...])")
     options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
                              ipopt=ipopt)
-    result = run_guarded(file, lambda: model.verify(prop, **options))
+    result = run_guarded(file, lambda: model.verify(prop, deadline=deadline_of(options), **options))
     if quiet:
         click.echo(f"{result.status}: proven margin >= {fmt(result.margin_lower)}"
                    + (f"; counterexample {point_text(result.counterexample)}" if result.counterexample else ""))
@@ -509,7 +521,7 @@ def bound(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_
         raise InputError(f"{file}: `sense` must be \"min\" or \"max\", got {sense!r}")
     options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
                              ipopt=ipopt, rel_tol=rel_tol, abs_tol=abs_tol)
-    result = run_guarded(file, lambda: model.bound(objective, sense=sense, **options))
+    result = run_guarded(file, lambda: model.bound(objective, sense=sense, deadline=deadline_of(options), **options))
     if quiet:
         click.echo(f"{result.status}: {sense} in [{fmt(result.lower)}, {fmt(result.upper)}] (gap {fmt(result.gap, 3)})")
     else:

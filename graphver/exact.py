@@ -131,7 +131,7 @@ class IntervalEvaluator:
         if isinstance(expr, sympy.Float):
             if not expr.is_finite:
                 raise ModelError(f"the constant {expr} is not a finite real number")
-            return self.rational(sympy.Rational(expr))
+            return self.make(expr._mpf_, expr._mpf_)  # exact (a Float is a binary fraction); never as a Rational
         if expr.is_Rational:
             return self.rational(expr)
         if expr is sympy.pi:
@@ -254,7 +254,13 @@ def _enclosure(value) -> tuple[Fraction, Fraction]:
     if isinstance(value, sympy.Float):
         if not value.is_finite:
             raise ModelError(f"the constant {value} is not a finite real number")
-        value = sympy.Rational(value)
+        # the binary fraction it stores, without building 2**exponent for a Float far outside the float range
+        # (sympy evaluates exp(exp(exp(3.0))) to a Float with an exponent of 10**8 bits)
+        try:
+            return _fraction(value._mpf_, -1), _fraction(value._mpf_, 1)
+        except OutOfRange:
+            raise ModelError(f"the constant {value} is not a finite real number in the float range "
+                             f"(|value| > 2**{HUGE_BITS})") from None
     if value.is_Rational:
         exact = Fraction(int(value.p), int(value.q))
         return exact, exact

@@ -30,14 +30,20 @@ class BoundOptions:
 
     alpha_iterations, alpha_lr: Adam steps and learning rate of the "alpha" method.
     crown_intermediate: refine intermediate bounds with CROWN (intersected with IBP); False keeps IBP only.
-    max_chunk_elements: memory cap (batch x plan entries) of the intermediate-bound backward passes; their
-        targets are split into chunks above it (the final pass over the outputs is not chunked).
+    max_chunk_elements: memory cap of one backward pass: batch x plan entries (sparse storage) or batch x
+        rows x nodes (dense storage, alpha included); above it the pass runs on chunks of its rows (a sparse
+        pass that keeps its coefficients, the final pass of branch-and-bound, or alpha's runs whole).
+    backward: coefficient storage of the backward passes (graphver.bounds.backward): "sparse" (one
+        coefficient per reachable (row, node) pair, for graphs of equations), "dense" ([rows, nodes]
+        matrices, for dense layers) or "auto" (dense when a linear instruction has fan-in >= 32, e.g. an
+        imported network). Both give the same bounds up to rounding.
     """
 
     alpha_iterations: int = 40
     alpha_lr: float = 0.1
     crown_intermediate: bool = True
     max_chunk_elements: int = 2**24
+    backward: str = "auto"
 
     def __post_init__(self) -> None:
         if self.alpha_iterations < 0:
@@ -46,6 +52,10 @@ class BoundOptions:
             raise OptionError(f"alpha_lr must be > 0, got {self.alpha_lr}")
         if self.max_chunk_elements < 1:
             raise OptionError(f"max_chunk_elements must be >= 1, got {self.max_chunk_elements}")
+        if self.backward not in ("auto", "sparse", "dense"):
+            close = difflib.get_close_matches(str(self.backward), ("auto", "sparse", "dense"), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise OptionError(f"backward must be 'auto', 'sparse' or 'dense', got {self.backward!r}.{hint}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +94,8 @@ class BabOptions:
     lp_cut_rounds: LP re-solves per domain, each with one more set of linear bounds whose relaxation
         lines are tightest at the previous LP point (outer approximation; 0: the first LP only).
     lp_batch_size: domains split per round when domains get LP bounds (at most ``batch_size``).
+    memory_mb: memory budget of a round (MB of resident memory on the CPU, allocated memory on a GPU); rounds
+        pop fewer domains when the measured memory per domain would exceed it (graphver.bab.rounds).
     rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
     progress: live progress display (None: only when stdout is a terminal).
     device, dtype: where and in which precision domains are bounded.
@@ -115,6 +127,7 @@ class BabOptions:
     lp_bounds: bool = True
     lp_cut_rounds: int = 5
     lp_batch_size: int = 64
+    memory_mb: float = 6144.0
     obbt_rounds: int = 3
     rel_tol: float = 1e-4
     abs_tol: float = 1e-6

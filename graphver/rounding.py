@@ -184,3 +184,13 @@ def root_slack(v: Tensor, p: float) -> Tensor:
     spread = v.abs().clamp(min=underflow_of(v)).log().abs() * (2.0 * eps / abs(p))  # subnormals included
     factor = torch.where(spread < 1.0, 2.0 * spread, torch.full_like(spread, math.inf))
     return INVERSE_ULPS * eps + factor
+
+
+def round_outward(low: torch.Tensor, high: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convert a box to ``dtype`` so that it still contains the float64 box (lower down, upper up)."""
+    if dtype == torch.float64:
+        return low, high
+    new_low, new_high = low.to(dtype), high.to(dtype)
+    new_low = torch.where(new_low.double() > low, torch.nextafter(new_low, torch.full_like(new_low, -math.inf)), new_low)
+    new_high = torch.where(new_high.double() < high, torch.nextafter(new_high, torch.full_like(new_high, math.inf)), new_high)
+    return new_low, new_high

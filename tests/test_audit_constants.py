@@ -259,8 +259,18 @@ def test_counterexamples_are_confirmed_by_certified_enclosures():
     is no counterexample of `margin >= 0`; the old 30-digit re-check confirmed it, a false "falsified"."""
     import torch
 
-    from graphver.bab.engine import Engine
-    from graphver.options import BabOptions
+    from graphver.bab import VerifyGoal
+    from graphver.confirm import sympy_confirmation
+
+    class Engine:  # the certified re-check branch-and-bound uses for models (graphver.confirm)
+        def __init__(self, model, rows, combine, mode, options, strict=None):
+            goal = VerifyGoal(combine, strict or [False] * len(rows))
+            self.check = sympy_confirmation(model.variables, rows, model.constraint_rows, goal, 1e-6)
+
+        def confirmed(self, point):
+            return self.check(point).violated
+
+    BabOptions = dict
 
     zero = sympy.sin(1) ** 2 + sympy.cos(1) ** 2 - 1
     other_zero = (1 + sympy.sqrt(2)) ** 2 - 3 - 2 * sympy.sqrt(2)

@@ -18,6 +18,7 @@ import torch
 from click.testing import CliRunner
 
 import graphver as gv
+import graphver.bab.bounder as bounder_module
 import graphver.bab.engine as engine_module
 from graphver import cli
 from graphver.bab.domains import DomainStore
@@ -62,7 +63,7 @@ MINUS_INF = "-inf"  # JSON convention for non-finite numbers (graphver.report.re
 # --- item 9: Ctrl-C in every phase -----------------------------------------------------------------
 PHASES = {
     # phase: (object, attribute) raising KeyboardInterrupt, and whether the model needs constraints
-    "root bounding": ((engine_module, "bound_batch"), False),
+    "root bounding": ((bounder_module, "bound_batch"), False),
     "ipopt search": ((ValueSearch, "run"), False),
     "obbt": ((engine_module, "obbt"), True),
 }
@@ -85,7 +86,7 @@ def test_ctrl_c_before_the_root_bound_is_unknown_with_lower_minus_inf(monkeypatc
 
 def test_ctrl_c_before_the_root_bound_max_sense(monkeypatch):
     m, expr = plain_model()
-    monkeypatch.setattr(engine_module, "bound_batch", interrupt)
+    monkeypatch.setattr(bounder_module, "bound_batch", interrupt)
     result = m.bound(-expr, sense="max", timeout=60, **FAST)
     assert result.status == "unknown" and result.upper == math.inf and math.isfinite(result.lower)
 
@@ -140,14 +141,14 @@ def test_timeout_and_domain_cap_are_unknown_with_a_proven_bound():
 
 def test_nan_bounds_are_never_proofs(monkeypatch):
     """A bound pass returning NaN proves nothing: -inf, never 'solved' or 'verified'."""
-    original = engine_module.bound_batch
+    original = bounder_module.bound_batch
 
     def nan_bounds(*args, **kwargs):
         result = original(*args, **kwargs)
         result.rows_lower = torch.full_like(result.rows_lower, math.nan)
         return result
 
-    monkeypatch.setattr(engine_module, "bound_batch", nan_bounds)
+    monkeypatch.setattr(bounder_module, "bound_batch", nan_bounds)
     m, expr = plain_model()
     result = m.bound(expr, timeout=60, max_explored=20, **FAST)
     assert result.status == "unknown" and result.lower == -math.inf
@@ -193,7 +194,7 @@ MODEL_FILE = ("import graphver as gv\nmodel = gv.Model('t')\nx = model.var('x', 
 def test_cli_ctrl_c_before_the_root_exits_3_with_lower_minus_inf(tmp_path, monkeypatch, command):
     path = tmp_path / "model.py"
     path.write_text(MODEL_FILE, encoding="utf-8")
-    monkeypatch.setattr(engine_module, "bound_batch", interrupt)
+    monkeypatch.setattr(bounder_module, "bound_batch", interrupt)
     out = tmp_path / "out.json"
     result = run(command, path, "--json", out)
     assert result.exit_code == cli.EXIT_UNKNOWN, result.output
@@ -206,7 +207,7 @@ def test_cli_ctrl_c_before_the_root_exits_3_with_lower_minus_inf(tmp_path, monke
 # --- item 9 through acopf.bound ----------------------------------------------------------------------
 ACOPF_PHASES = {
     "obbt": ((engine_module, "obbt"), dict(ipopt="off")),
-    "root bounding": ((engine_module, "bound_batch"), dict(ipopt="off", obbt_rounds=0)),
+    "root bounding": ((bounder_module, "bound_batch"), dict(ipopt="off", obbt_rounds=0)),
     "ipopt search": ((ValueSearch, "run"), dict(ipopt_starts=1)),
 }
 
@@ -231,14 +232,14 @@ def test_acopf_bound_ctrl_c_before_the_root_is_unknown(monkeypatch, phase):
 @pytest.fixture
 def bounded_boxes(monkeypatch):
     """Counts the boxes the engine bounds (its calls of bound_batch)."""
-    original = engine_module.bound_batch
+    original = bounder_module.bound_batch
     count = {"boxes": 0}
 
     def counting(tape, lower, *args, **kwargs):
         count["boxes"] += lower.shape[0]
         return original(tape, lower, *args, **kwargs)
 
-    monkeypatch.setattr(engine_module, "bound_batch", counting)
+    monkeypatch.setattr(bounder_module, "bound_batch", counting)
     return count
 
 

@@ -217,7 +217,7 @@ def test_recorded_linear_bounds_hold_pointwise():
             result = bound_batch(tape, lower, upper, no_splits(lower.shape[0]), "crown", BoundOptions())
         except gv.DomainError:
             return
-        coef, offset = result.record["input_coef"][:, :2], result.record["offset"][:, :2]
+        coef, offset = result.linear.input_coef[:, :2], result.linear.offset[:, :2]
         gen = torch.Generator().manual_seed(seed)
         t = torch.rand(lower.shape[0], 100, N_VARS, generator=gen, dtype=DT)
         points = lower[:, None] + (upper - lower)[:, None] * t
@@ -248,7 +248,7 @@ def test_lagrangian_bound_below_every_feasible_point(seed):
     lower, upper = m.box()
     result = bound_batch(tape, lower, upper, no_splits(1), "crown", BoundOptions())
     q = tape.n_outputs
-    bound, mu = lagrangian_lower(result.record["input_coef"][:, :q], result.record["offset"][:, :q], lower, upper, 1)
+    bound, mu = lagrangian_lower(result.linear.input_coef[:, :q], result.linear.offset[:, :q], lower, upper, 1)
     assert float(bound[0, 0]) >= float(result.rows_lower[0, 0]) - 1e-9 * (1 + abs(float(result.rows_lower[0, 0])))
     assert bool((mu >= 0).all())
     points = lower + (upper - lower) * torch.rand(200_000, 3, generator=gen, dtype=DT)

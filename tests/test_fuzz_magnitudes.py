@@ -46,6 +46,9 @@ def mp_sigmoid(x):
 
 
 UNARY_REFERENCE = {
+    "floor": lambda x, p: mpmath.floor(x),
+    "ceil": lambda x, p: mpmath.ceil(x),
+    "round": lambda x, p: mpmath.nint(x),  # ties to even, as ONNX Round
     "sin": lambda x, p: mpmath.sin(x),
     "cos": lambda x, p: mpmath.cos(x),
     "tan": lambda x, p: mpmath.tan(x),
@@ -305,7 +308,7 @@ def random_graph(rng: random.Random, symbols, depth: int):
     return gv.sigmoid(weight(rng) * a)
 
 
-def check_graphs(count: int) -> int:
+def check_graphs(count: int, backward: str = "auto") -> int:
     rng = seeded("graphs")
     checked = 0
     for case in range(count):
@@ -319,7 +322,7 @@ def check_graphs(count: int) -> int:
         upper = torch.tensor([[b[1] for b in box] for box in boxes], dtype=DT)
         for method in ("ibp", "crown", "alpha"):
             try:
-                iv = m.interval(expr, method=method, lower=lower, upper=upper, alpha_iterations=3)
+                iv = m.interval(expr, method=method, lower=lower, upper=upper, alpha_iterations=3, backward=backward)
             except (gv.DomainError, gv.ModelError):  # an undefined region, or a constant beyond the float range
                 break
             for b, box in enumerate(boxes):
@@ -338,6 +341,12 @@ def check_graphs(count: int) -> int:
 def test_random_graphs_at_every_magnitude():
     with mpmath.workdps(DIGITS):
         assert check_graphs(150) >= 3000
+
+
+def test_random_graphs_at_every_magnitude_dense_storage():
+    """The same with the backward passes on dense coefficients (fewer graphs)."""
+    with mpmath.workdps(DIGITS):
+        assert check_graphs(80, backward="dense") >= 1500
 
 
 @pytest.mark.slow

@@ -58,12 +58,18 @@ def test_failure_paths_are_reported_not_raised():
 
 import numpy as np  # noqa: E402
 
+import sympy  # noqa: E402
+
+from graphver.dsl.functions import round_half_even  # noqa: E402
 from graphver.ops.registry import REGISTRY  # noqa: E402
 from graphver.search.ipopt import TapeNLP, ValueSearch  # noqa: E402
 
 # One expression per op (and per parameter of the powers), composed with linear maps and a product so that
 # the chain rule is exercised. The box keeps every op inside its domain (x, y in [-2, 2]).
 OP_CASES = {
+    "floor": lambda x, y: sympy.floor(2 * x + y) * x + y,
+    "ceil": lambda x, y: sympy.ceiling(x - 0.5 * y) * y + x,
+    "round": lambda x, y: round_half_even(3 * x) * y + x * y,
     "tanh": lambda x, y: gv.tanh(x + 0.3 * y) * (1 + 0.5 * y),
     "sigmoid": lambda x, y: gv.sigmoid(2 * x - y) * y,
     "relu": lambda x, y: gv.relu(x - 0.2 * y) ** 2 + gv.relu(x - 0.2 * y) * y,

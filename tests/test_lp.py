@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import graphver as gv
-from graphver.bab.branching import nonlinear_support
 from graphver.bounds import lp as lp_module
 from graphver.bounds.lp import dyadic_weights, lp_lower
 from graphver.ops import REGISTRY
+from graphver.tape.reach import nonlinear_support
 from models.constrained import CONSTRAINED, FAST
 
 DT = torch.float64

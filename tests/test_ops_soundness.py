@@ -131,6 +131,8 @@ def test_unary_branch_point_inside(name, param):
 def test_unary_relaxation_is_tight_on_small_intervals(name, param):
     """Accuracy (not soundness): on width-1e-3 intervals the line gap is small relative to f's variation."""
     op = REGISTRY[name]
+    if getattr(op, "discontinuous", False):
+        pytest.skip("a step function's lines across a jump are 1 apart however small the interval (see test_step_ops_*)")
     gen = torch.Generator().manual_seed(11)
     low, high = random_intervals(op, param, 200, gen, center_scale=1.0, max_log_width=-3.0)
     mid = (low + high) / 2
@@ -252,3 +254,114 @@ def test_binary_planes_enclose_samples(name):
         lower = p.lower_x[:, None] * x + p.lower_y[:, None] * y + p.lower_bias[:, None]
         upper = p.upper_x[:, None] * x + p.upper_y[:, None] * y + p.upper_bias[:, None]
         assert_enclosed(name, "McCormick planes", lower, fxy, upper, lx, ux)
+
+
+# --- step functions (floor, ceil, round): jumps at the integers or half-integers ---------------------------
+STEPS = ["floor", "ceil", "round"]
+
+
+def jump_samples(op, low, high):
+    """Each interval's jump points at its ends and their float neighbours, plus the endpoints' neighbours."""
+    points = [low, high, torch.nextafter(low, high), torch.nextafter(high, low)]
+    for t in op.critical_points(torch.zeros_like(low), low, high):
+        points += [t, torch.nextafter(t, torch.full_like(t, -math.inf)), torch.nextafter(t, torch.full_like(t, math.inf))]
+    points = torch.stack([torch.broadcast_to(p, low.shape) for p in points], -1)
+    return torch.minimum(torch.maximum(points, low[:, None]), high[:, None])
+
+
+def step_intervals(dtype=DT):
+    """Ends at and next to integers and half-integers (both sides), short and long, small and huge."""
+    base = torch.tensor([-3.0, -2.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 7.0, 1e6 + 0.5], dtype=dtype)
+    ends = torch.cat([base, torch.nextafter(base, base - 1), torch.nextafter(base, base + 1), base + 0.3, base - 0.3])
+    widths = torch.tensor([0.0, 1e-9, 0.2, 0.5, 1.0, 1.5, 2.0, 3.7], dtype=dtype)
+    low = (ends[:, None] + 0 * widths[None, :]).reshape(-1)
+    high = (ends[:, None] + widths[None, :]).reshape(-1)
+    more_high = (ends[:, None] - widths[None, :]).reshape(-1)  # intervals ending at the special points
+    return torch.cat([low, torch.minimum(more_high, low)]), torch.cat([high, low])
+
+
+@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_step_ops_at_and_around_jumps(name, dtype):
+    """Intervals whose ends lie on, just below and just above the jumps: interval exact (f of the ends), lines
+    sound for the default and random slopes, exact constants on one step, gap 1 across one jump."""
+    op = REGISTRY[name]
+    low, high = step_intervals(dtype)
+    gen = torch.Generator().manual_seed(23)
+    x = torch.cat([jump_samples(op, low, high), sample_points(op, None, low.double(), high.double(), gen, 200).to(dtype)], -1)
+    x = torch.minimum(torch.maximum(x, low[:, None]), high[:, None]).double()
+    fx = op.f(x)
+    i_low, i_high = op.interval(low, high)
+    assert torch.equal(i_low, op.f(low)) and torch.equal(i_high, op.f(high))
+    assert_enclosed(name, "interval", i_low.double()[:, None], fx, i_high.double()[:, None], low, high)
+    for a in (None, torch.rand(low.shape, generator=gen, dtype=DT).to(dtype) * 1.6 - 0.3, torch.ones_like(low)):
+        lines = op.relax(low, high, None, a, a)
+        lower = lines.lower_slope.double()[:, None] * x + lines.lower_bias.double()[:, None]
+        upper = lines.upper_slope.double()[:, None] * x + lines.upper_bias.double()[:, None]
+        assert_enclosed(name, "lines", lower, fx, upper, low, high)
+    lines = op.relax(low, high)
+    constant = op.f(low) == op.f(high)
+    assert bool((lines.lower_slope[constant] == 0).all() and (lines.upper_slope[constant] == 0).all())
+    assert torch.equal(lines.lower_bias[constant], op.f(low)[constant])
+    assert torch.equal(lines.upper_bias[constant], op.f(low)[constant])
+    one = (op.f(high) - op.f(low) == 1) & (high - low < 1)
+    gap = (lines.upper_bias - lines.lower_bias)[one]
+    size = 1 + lines.lower_slope.abs() * torch.maximum(low.abs(), high.abs()) + op.f(high).abs()  # rounding margins
+    allowed = 1 + 16 * torch.finfo(dtype).eps * size[one]
+    assert bool((gap <= allowed).all()), f"{name}: gap {float((gap - allowed).max())} beyond 1 across one jump"
+
+
+def test_floor_lines_are_the_corner_lines():
+    """Hand-derived: on [0.5, 10.5] slope 1 and x - 1 <= floor(x) <= x; on [2.9, 3.1] the chord slope 5 through
+    the corners (3, 2) and (3, 3); on [3, 3.7] the constant 3."""
+    floor = REGISTRY["floor"]
+    low = torch.tensor([0.5, 2.9, 3.0], dtype=DT)
+    high = torch.tensor([10.5, 3.1, 3.7], dtype=DT)
+    lines = floor.relax(low, high)
+    torch.testing.assert_close(lines.lower_slope, torch.tensor([1.0, 5.0, 0.0], dtype=DT))
+    torch.testing.assert_close(lines.lower_bias, torch.tensor([-1.0, 2.0 - 15.0, 3.0], dtype=DT), rtol=0, atol=1e-13)
+    torch.testing.assert_close(lines.upper_bias, torch.tensor([0.0, 3.0 - 15.0, 3.0], dtype=DT), rtol=0, atol=1e-13)
+    assert bool((lines.lower_bias[:2] <= torch.tensor([-1.0, -13.0], dtype=DT)).all())
+    assert bool((lines.upper_bias[:2] >= torch.tensor([0.0, -12.0], dtype=DT)).all())
+
+
+@pytest.mark.parametrize("name", STEPS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_step_ops_at_huge_magnitudes(name, dtype):
+    """Where every float is an integer (|x| >= 2**52, 2**23 in float32) f(x) == x on floats, but the interval
+    still holds real numbers with other values: the lines must contain x + offset .. x + offset + 1."""
+    op = REGISTRY[name]
+    big = 2.0**53 if dtype == torch.float64 else 2.0**24
+    centres = torch.tensor([big / 4, big / 2, big, 3 * big, 1e20, 1e300 if dtype == torch.float64 else 1e30], dtype=dtype)
+    centres = torch.cat([centres, -centres])
+    widths = torch.tensor([0.0, 1.0, 2.0, 7.0, 1e3], dtype=dtype)
+    low = (centres[:, None] + 0 * widths).reshape(-1)
+    high = (centres[:, None] + widths * torch.maximum(torch.ones_like(centres), centres.abs() * 1e-10)[:, None]).reshape(-1)
+    gen = torch.Generator().manual_seed(29)
+    x = torch.cat([jump_samples(op, low, high), sample_points(op, None, low.double(), high.double(), gen, 50).to(dtype)], -1)
+    x = torch.minimum(torch.maximum(x, low[:, None]), high[:, None]).double()
+    fx = op.f(x)
+    i_low, i_high = op.interval(low, high)
+    assert_enclosed(name, "interval", i_low.double()[:, None], fx, i_high.double()[:, None], low, high)
+    for a in (None, torch.rand(low.shape, generator=gen, dtype=DT).to(dtype)):
+        lines = op.relax(low, high, None, a, a)
+        lower = lines.lower_slope.double()[:, None] * x + lines.lower_bias.double()[:, None]
+        upper = lines.upper_slope.double()[:, None] * x + lines.upper_bias.double()[:, None]
+        assert_enclosed(name, "lines", lower, fx, upper, low, high)
+    # the real values between the floats: the lines must hold at the end corners x + offset and x + offset + 1
+    lines = op.relax(low.double(), high.double())
+    for end in (low.double(), high.double()):
+        assert bool((lines.lower_slope * end + lines.lower_bias <= end + op.offset + 1e-6 * end.abs()).all())
+        assert bool((lines.upper_slope * end + lines.upper_bias >= end + op.offset + 1 - 1e-6 * end.abs()).all())
+
+
+@pytest.mark.parametrize("name", STEPS)
+def test_step_branch_point_is_a_jump(name):
+    """BaB splits at a jump inside the interval (an integer, or a half-integer for round)."""
+    op = REGISTRY[name]
+    low = torch.tensor([0.3, -2.7, 5.2, 0.1], dtype=DT)
+    high = torch.tensor([2.6, 1.9, 5.9, 0.2], dtype=DT)
+    point = op.branch_point(low, high)
+    expected = [1.0, 0.0] if name != "round" else [1.5, -0.5]  # nearest the midpoints 1.45 and -0.4
+    torch.testing.assert_close(point[:2], torch.tensor(expected, dtype=DT))
+    assert bool(((point > low) & (point < high)).all())

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphver.bounds.alpha import alpha_lower
-from graphver.bounds.crown import crown_refine_hook, run_plan
-from graphver.bounds.dense import dense_lower, prefers_dense
+from graphver.bounds.alpha import alpha_bounds
+from graphver.bounds.backward import LinearBounds, backward_pass, refine_hook
 from graphver.bounds.ibp import DomainMarks, NodeSplits, argument_bounds, forward_bounds
-from graphver.bounds.plan import plan_for
 from graphver.options import BoundOptions
 from graphver.tape.tape import Tape
 
@@ -31,7 +29,7 @@ class BatchBounds:
     rows_lower: Tensor  # [B, rows] certified lower bounds of each margin/objective row
     lo: Tensor  # [B, n_nodes] node intervals of the pass
     hi: Tensor
-    record: dict  # step coefficients and input coefficients of the final backward pass
+    linear: LinearBounds | None  # the final backward pass: linear bounds of every row, per-step coefficients
     infeasible: Tensor  # [B] empty domains
     domain_error: Tensor  # [B] domains whose pass left an op's domain
     domain_message: str | None
@@ -47,35 +45,37 @@ def bound_batch(
     method: str,
     options: BoundOptions,
     start_alphas: Tensor | None = None,
+    deadline: float | None = None,
 ) -> BatchBounds:
     """Certified lower bounds of every output row over each domain of the batch.
 
     With method "alpha", ``start_alphas`` ([B, A], e.g. the parents') warm-start the optimisation and the
-    result carries the optimised parameters for the children to inherit."""
+    result carries the optimised parameters for the children to inherit. Past ``deadline`` the passes raise
+    ``DeadlineReached`` (alpha's iterations stop instead, with the best bound so far)."""
     batch = lower.shape[0]
     marks = DomainMarks(batch, lower.device)
-    refine = crown_refine_hook(tape, options.max_chunk_elements) if method != "ibp" and options.crown_intermediate else None
-    record: dict = {}
+    refine = None
+    if method != "ibp" and options.crown_intermediate:
+        refine = refine_hook(tape, options.max_chunk_elements, options.backward, deadline)
+    linear = None
     alphas = None
     with torch.no_grad():
-        lo, hi = forward_bounds(tape, lower, upper, refine, splits, marks)
+        lo, hi = forward_bounds(tape, lower, upper, refine, splits, marks, deadline)
         rows_lower = lo[:, tape.outputs].clone()
         if method != "ibp":
             targets = tape.outputs
             upto = max(tape.instruction_of(int(t)) for t in targets)
             q = targets.numel()
-            if prefers_dense(tape):  # dense layers: dense coefficients, CROWN's lines (no alpha on this path)
-                result = dense_lower(tape, lo, hi, targets, upto, record, options.max_chunk_elements)
-            elif method == "crown" or upto < 0:
-                result = run_plan(tape, plan_for(tape, targets, upto), lo, hi, None, record)
+            if method == "crown" or upto < 0:
+                linear = backward_pass(tape, lo, hi, targets, upto, options.backward, keep=True,
+                                       max_elements=options.max_chunk_elements, deadline=deadline)
             else:
-                final: dict = {}
                 with torch.enable_grad():
-                    result = alpha_lower(tape, lo, hi, targets, upto, options.alpha_iterations, options.alpha_lr,
-                                         start_alphas, final)
-                alphas = final.get("alphas")
-                run_plan(tape, plan_for(tape, targets, upto), lo, hi, None, record)
-            rows_lower = torch.maximum(rows_lower, result[:, :q])
+                    linear = alpha_bounds(tape, lo, hi, targets, upto, options.alpha_iterations, options.alpha_lr,
+                                          options.backward, start_alphas, keep=True,
+                                          max_elements=options.max_chunk_elements, deadline=deadline)
+                alphas = linear.alphas
+            rows_lower = torch.maximum(rows_lower, linear.lower[:, :q])
     infeasible = splits.infeasible & ~marks.bad
     tainted = torch.zeros_like(rows_lower, dtype=torch.bool)
     if bool(marks.bad.any()):
@@ -86,7 +86,7 @@ def bound_batch(
     # a NaN bound (overflow in a pass over substituted intervals, say) means nothing: -inf
     rows_lower = torch.where(torch.isnan(rows_lower), torch.full_like(rows_lower, -torch.inf), rows_lower)
     rows_lower = torch.where(infeasible[:, None], torch.full_like(rows_lower, torch.inf), rows_lower)
-    return BatchBounds(rows_lower, lo, hi, record, infeasible, marks.bad, marks.first_message, alphas, tainted)
+    return BatchBounds(rows_lower, lo, hi, linear, infeasible, marks.bad, marks.first_message, alphas, tainted)
 
 
 def domain_taint(tape: Tape, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:

@@ -8,7 +8,8 @@ over the candidate set (inputs for input heuristics, branchable nodes for node h
   keeps inputs with small coefficients from starving; midpoint splits.
 - ``BBPSScore``: for each consumer of a node (a nonlinear op whose argument it is), recompute the
   consumer's relaxation on both halves of the node's interval, weight it by the coefficient the last
-  backward pass put on the consumer's output, and concretise it over the intervals of the consumer's
+  backward pass put on the consumer's output in the domain's binding row (``LinearBounds.step_coef``,
+  whatever the pass's coefficient storage), and concretise it over the intervals of the consumer's
   arguments (the shortcut: no further backward propagation). The score is the estimated improvement of
   the worse child, summed over consumers. Relaxation slopes and intercepts both count.
 - ``BaBSRScore``: the same, counting only the intercept change (the classic BaBSR-style ablation).
@@ -26,9 +27,14 @@ import torch
 from torch import Tensor
 
 from graphver.bab.branch_points import optimized_point
+from graphver.bounds.backward import LinearBounds
 from graphver.bounds.ibp import argument_bounds
-from graphver.bounds.plan import BackwardPlan
 from graphver.tape.tape import Tape
+
+
+@dataclass(frozen=True)
+class CandidatesKey:
+    """Tape cache key of ``Candidates.of``."""
 
 
 @dataclass(frozen=True)
@@ -40,21 +46,22 @@ class Candidates:
 
     @staticmethod
     def of(tape: Tape) -> "Candidates":
-        key = ("branch_candidates",)
-        if key not in tape.cache:
+        def build():
             args = [a for instr in tape.instructions if instr.kind != "linear" for a in instr.args]
             nodes = torch.unique(torch.cat(args)) if args else torch.zeros(0, dtype=torch.long)
             position = torch.full((tape.n_nodes,), -1, dtype=torch.long)
             position[nodes] = torch.arange(nodes.numel())
-            tape.cache[key] = Candidates(nodes, position)
-        return tape.cache[key]
+            return Candidates(nodes, position)
+
+        return tape.cache.get(CandidatesKey(), build)
 
 
 @dataclass
 class BranchContext:
+    """What the heuristics read: the final backward pass of each domain (either storage) and its intervals."""
+
     tape: Tape
-    plan: BackwardPlan
-    record: dict
+    linear: LinearBounds
     lo: Tensor  # [B, n_nodes]
     hi: Tensor
     lower: Tensor  # [B, n_inputs] input boxes
@@ -69,7 +76,7 @@ class InputWidthScore:
     name = "input-width"
 
     def scores(self, ctx: BranchContext) -> tuple[Tensor, Tensor]:
-        coef = ctx.record["input_coef"]  # [B, rows, n]
+        coef = ctx.linear.input_coef  # [B, rows, n]
         binding = coef[torch.arange(coef.shape[0]), ctx.row]
         width = ctx.upper - ctx.lower
         scores = torch.nan_to_num(binding.abs() * width, nan=0.0, posinf=0.0)
@@ -120,19 +127,16 @@ class BBPSScore:
         return concretise([(s, l, u) for s, (l, u) in zip(slopes, bounds)], bias)
 
     def scores(self, ctx: BranchContext) -> tuple[Tensor, Tensor]:
-        tape, plan = ctx.tape, ctx.plan
+        tape = ctx.tape
         cands = Candidates.of(tape)
         batch = ctx.lo.shape[0]
         total = torch.zeros(batch, tape.n_nodes, dtype=ctx.lo.dtype, device=ctx.lo.device)
         point_of = torch.full_like(total, torch.nan)
-        for number, step in enumerate(plan.steps):
-            if number not in ctx.record.get("step_coef", {}):
-                continue
-            instr = tape.instructions[step.instruction]
+        for index in ctx.linear.step_instructions():
+            instr = tape.instructions[index]
             op = instr.op_object
-            coef = ctx.record["step_coef"][number]
-            coef = torch.where(step.query[None, :] == ctx.row[:, None], coef, torch.zeros_like(coef))
-            bounds = [(l.index_select(1, step.local), u.index_select(1, step.local)) for l, u in argument_bounds(instr, ctx.lo, ctx.hi)]
+            coef = ctx.linear.step_coef(index, ctx.row)  # [B, size]: the binding row's coefficients
+            bounds = argument_bounds(instr, ctx.lo, ctx.hi)
 
             def lines_from(bs, op=op, instr=instr):
                 return op.relax(*[t for pair in bs for t in pair], instr.param)
@@ -149,7 +153,7 @@ class BBPSScore:
                     gains.append(self.contribution(op, instr, coef, child_bounds, lines_from) - old)
                 gain = torch.nan_to_num(torch.minimum(gains[0], gains[1]), nan=0.0).clamp(min=0)
                 gain = torch.where(high > low, gain, torch.zeros_like(gain))
-                nodes = arg.to(ctx.lo.device)[step.local]
+                nodes = arg.to(ctx.lo.device)
                 total.index_add_(1, nodes, gain)
                 point_of[:, nodes] = point
         scores = total[:, cands.nodes]
@@ -164,33 +168,6 @@ class BaBSRScore(BBPSScore):
 
 
 NODE_HEURISTICS = {"bbps": BBPSScore, "babsr": BaBSRScore}
-
-
-def nonlinear_support(tape: Tape) -> Tensor:
-    """Boolean [outputs, inputs]: input i enters output row q through a nonlinear op (it is an ancestor of
-    an argument of a nonlinear node that is an ancestor of q). Splitting such an input tightens the row's
-    relaxation; splitting an input that enters only linearly does not."""
-    import numpy as np
-
-    from graphver.bounds.plan import reach
-
-    key = ("nonlinear_support",)
-    if key in tape.cache:
-        return tape.cache[key]
-    outputs = tape.outputs.cpu().numpy().astype(np.int64)
-    upto = max(tape.instruction_of(int(t)) for t in outputs)
-    support = np.zeros((len(outputs), tape.n_inputs), dtype=bool)
-    nonlinear = [instr for instr in tape.instructions[: upto + 1] if instr.kind != "linear"]
-    if nonlinear:
-        rows = reach(tape, outputs, upto).tocsr()  # [width, Q]
-        args = np.concatenate([a.cpu().numpy() for instr in nonlinear for a in instr.args]).astype(np.int64)
-        owners = np.concatenate([np.arange(instr.start, instr.stop) for instr in nonlinear for _ in instr.args])
-        ancestors = reach(tape, args, upto).tocsr()[: tape.n_inputs]  # [inputs, M]
-        feeds = rows[owners]  # [M, Q]: entry m's nonlinear node reaches row q
-        support = ((ancestors.astype(np.int64) @ feeds.astype(np.int64)) > 0).toarray().T
-    result = torch.as_tensor(np.asarray(support), dtype=torch.bool)
-    tape.cache[key] = result
-    return result
 
 
 LP_SPLIT_MARGIN = 0.25  # an LP-point split stays this share of the width away from the box's ends

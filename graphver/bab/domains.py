@@ -19,6 +19,7 @@ class Domains:
     split_lo: Tensor  # [D, K]
     split_hi: Tensor
     lower_bound: Tensor  # [D]
+    proven: Tensor  # [D] bool: the goal is met on the whole domain (verify: the property holds; or it is empty)
     depth: Tensor  # [D] long
     row: Tensor  # [D] long, the binding row
     input_choice: Tensor  # [D] long

@@ -42,9 +42,9 @@ def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], o
         if time.perf_counter() > deadline:
             break
         result = bound_batch(tape, lower, upper, NodeSplits(nodes, empty_splits, empty_splits.clone()), "crown", options)
-        if bool(result.domain_error.any()) or "offset" not in result.record:
+        if bool(result.domain_error.any()) or result.linear is None or result.linear.offset is None:
             break
-        coef, offset = result.record["input_coef"][:, :q], result.record["offset"][:, :q]
+        coef, offset = result.linear.input_coef[:, :q], result.linear.offset[:, :q]
         rows = list(constraint_rows)
         c_coef, c_offset = coef[:, rows], offset[:, rows]
         if objective_row is not None and cutoff is not None:

@@ -37,6 +37,16 @@ class Progress:
         return (f"bound {self.label} | {elapsed:6.1f} s | domains left {left:>7} | explored {stats.domains_explored:>8} "
                 f"| lower {lower:.8g} | upper {upper:.8g} | gap {gap:.3g}")
 
+    def phase(self, name: str) -> None:
+        """Name the phase the run is in (before branch-and-bound starts: checks, search, OBBT, root bound)."""
+        if not self.enabled:
+            return
+        text = f"graphver {self.mode} {self.label}: {name}"
+        if self.live is not None:
+            self.live.update(self.Text(text))
+        else:
+            print("\r" + text, end="", file=sys.stdout, flush=True)
+
     def update(self, elapsed, left, lower, upper, stats) -> None:
         if not self.enabled:
             return

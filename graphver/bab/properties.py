@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from graphver.bab.problem import VerifyGoal
 from graphver.errors import ModelError
 
 
@@ -40,8 +41,10 @@ class Property:
 
     def holds(self, margins_values) -> bool:
         """Whether given float margins satisfy the property (used for counterexample checks)."""
-        ok = [m > 0 if s else m >= 0 for m, s in zip(margins_values, self.strict)]
-        return all(ok) if self.combine == "all" else any(ok)
+        return VerifyGoal(self.combine, self.strict).holds(list(margins_values))
+
+    def goal(self) -> VerifyGoal:
+        return VerifyGoal(self.combine, self.strict)
 
 
 def margin_of(relation) -> tuple[sympy.Expr, bool]:

@@ -1,5 +1,8 @@
 """Bounds without branching: IBP, CROWN (intermediate bounds = IBP intersected with CROWN) and alpha.
 
+The backward pass (``graphver.bounds.backward``) runs on sparse or dense coefficient storage, chosen by
+``BoundOptions.backward``.
+
 ``output_bounds(tape, lower, upper, method)`` is the one entry point: boxes [B, n_inputs] in, certified
 output intervals [B, n_outputs] out.
 """
@@ -11,8 +14,8 @@ import difflib
 import torch
 from torch import Tensor
 
-from graphver.bounds.alpha import alpha_lower
-from graphver.bounds.crown import backward_lower, crown_refine_hook
+from graphver.bounds.alpha import alpha_bounds
+from graphver.bounds.backward import LinearBounds, backward_pass, refine_hook
 from graphver.bounds.ibp import forward_bounds
 from graphver.errors import OptionError
 from graphver.options import BoundOptions
@@ -21,13 +24,14 @@ from graphver.tape.tape import Tape
 METHODS = ("ibp", "crown", "alpha")
 
 
-def node_bounds(tape: Tape, lower: Tensor, upper: Tensor, method: str, options: BoundOptions) -> tuple[Tensor, Tensor]:
+def node_bounds(tape: Tape, lower: Tensor, upper: Tensor, method: str, options: BoundOptions,
+                deadline: float | None = None) -> tuple[Tensor, Tensor]:
     """Intervals of every node ([B, n_nodes] each): IBP, or IBP refined by CROWN where it can help."""
     refine = None
     if method != "ibp" and options.crown_intermediate:
-        refine = crown_refine_hook(tape, options.max_chunk_elements)
+        refine = refine_hook(tape, options.max_chunk_elements, options.backward, deadline)
     with torch.no_grad():
-        return forward_bounds(tape, lower, upper, refine)
+        return forward_bounds(tape, lower, upper, refine, deadline=deadline)
 
 
 def output_bounds(
@@ -51,10 +55,11 @@ def output_bounds(
     q = targets.numel()
     if method == "crown":
         with torch.no_grad():
-            result = backward_lower(tape, lo, hi, targets, upto)
+            result = backward_pass(tape, lo, hi, targets, upto, options.backward, max_elements=options.max_chunk_elements)
     else:
-        result = alpha_lower(tape, lo, hi, targets, upto, options.alpha_iterations, options.alpha_lr)
-    return torch.maximum(low, result[:, :q]), torch.minimum(high, -result[:, q:])
+        result = alpha_bounds(tape, lo, hi, targets, upto, options.alpha_iterations, options.alpha_lr,
+                              options.backward, max_elements=options.max_chunk_elements)
+    return torch.maximum(low, result.lower[:, :q]), torch.minimum(high, -result.lower[:, q:])
 
 
-__all__ = ["METHODS", "node_bounds", "output_bounds"]
+__all__ = ["METHODS", "LinearBounds", "backward_pass", "node_bounds", "output_bounds"]

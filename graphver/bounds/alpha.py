@@ -1,9 +1,12 @@
 """alpha-CROWN: optimise the relaxation parameters of every nonlinear node jointly, by Adam.
 
-Every entry (query row, node) of a nonlinear step of the backward plan gets a parameter pair (lower and
-upper line), so each query row has its own set. Every value is sound (the ops clamp it into [0, 1] and build a valid line from
-it), so the best bound seen over the iterations is a certified bound. Intermediate bounds stay those of
-CROWN (IBP intersected), computed once.
+Every coefficient of a nonlinear step of the backward pass, that is every (query row, node) pair, gets a
+parameter pair (lower and upper line), so each query row has its own set: [2, B, entries] per step on the
+sparse storage, [2, B, rows, size] on the dense one. Every value is sound (the ops clamp it into [0, 1]
+and build a valid line from it), so the best bound seen over the iterations is a certified bound. Rows
+are independent (a row's bound depends on its own parameters only), so the dense storage optimises its
+chunks of rows one after the other under the same memory cap as its passes. Intermediate bounds stay
+those of CROWN (IBP intersected), computed once.
 """
 
 from __future__ import annotations
@@ -13,80 +16,85 @@ import warnings
 import torch
 from torch import Tensor
 
-from graphver.bounds.crown import backward_lower, run_plan
+from graphver.bounds.backward import Alphas, LinearBounds, backward_pass, choose_storage, run_pass, storage_chunks, with_lower
 from graphver.bounds.ibp import argument_bounds
-from graphver.bounds.plan import BackwardPlan, plan_for
+from graphver.clock import DeadlineReached, passed
 from graphver.tape.tape import Tape
 
 
-def nonlinear_steps(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor):
-    """(step number, step, instruction, flat argument bounds [l, u, ...] per entry) of every nonlinear
-    step of a plan: what a choice of relaxation parameters is made from."""
-    for number, step in enumerate(plan.steps):
+def nonlinear_steps(tape: Tape, storage, lo: Tensor, hi: Tensor):
+    """(step, instruction, flat argument bounds [l, u, ...] per output node, each [B, size]) of every
+    nonlinear step of a storage: what a choice of relaxation parameters is made from."""
+    for step in storage.steps():
         instr = tape.instructions[step.instruction]
         if instr.kind == "linear":
             continue
-        yield number, step, instr, [t.index_select(1, step.local) for pair in argument_bounds(instr, lo, hi) for t in pair]
+        yield step, instr, [t for pair in argument_bounds(instr, lo, hi) for t in pair]
 
 
-def initial_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor) -> dict[int, Tensor]:
-    """CROWN's default parameters (chord slopes, McCormick weight 1/2), one pair per plan entry."""
+def per_coefficient(storage, step, values: Tensor) -> Tensor:
+    """Values per output node [B, size] repeated for every coefficient of the step (the parameter layout)."""
+    return storage.from_entries(step, storage.per_entry(step, values))
+
+
+def initial_alphas(tape: Tape, storage, lo: Tensor, hi: Tensor) -> Alphas:
+    """CROWN's default parameters (chord slopes, McCormick weight 1/2), one pair per coefficient."""
     alphas = {}
-    for number, _, instr, flat in nonlinear_steps(tape, plan, lo, hi):
-        start = instr.op_object.default_alpha(*flat, instr.param)  # [B, entries]
-        alphas[number] = torch.stack([start, start]).clone().requires_grad_(True)
+    for step, instr, flat in nonlinear_steps(tape, storage, lo, hi):
+        start = per_coefficient(storage, step, instr.op_object.default_alpha(*flat, instr.param))
+        alphas[step.instruction] = torch.stack([start, start]).clone().requires_grad_(True)
     return alphas
 
 
-def flatten_alphas(alphas: dict[int, Tensor]) -> Tensor:
-    """Parameters of all steps as one [B, A] tensor (steps in plan order), e.g. to store per domain."""
+def constant_alphas(tape: Tape, storage, lo: Tensor, value: float) -> Alphas:
+    """Every parameter at ``value`` (0 and 1: the extreme lines, e.g. both McCormick planes)."""
+    batch = lo.shape[0]
+    return {step.instruction: torch.full((2, *storage.parameter_shape(step, batch)), value, dtype=lo.dtype, device=lo.device)
+            for step in storage.steps() if tape.instructions[step.instruction].kind != "linear"}
+
+
+def flatten_alphas(alphas: Alphas) -> Tensor:
+    """Parameters of all steps as one [B, A] tensor (instructions in increasing order), e.g. to store per
+    domain."""
     if not alphas:
         return torch.zeros(0, 0)
-    parts = [alphas[k].detach().permute(1, 0, 2).reshape(alphas[k].shape[1], -1) for k in sorted(alphas)]
+    parts = [alphas[k].detach().transpose(0, 1).reshape(alphas[k].shape[1], -1) for k in sorted(alphas)]
     return torch.cat(parts, dim=1)
 
 
-def unflatten_alphas(flat: Tensor, template: dict[int, Tensor]) -> dict[int, Tensor]:
-    """Inverse of ``flatten_alphas`` given tensors of the right shapes (the defaults for this batch)."""
+def unflatten_alphas(flat: Tensor, template: Alphas) -> Alphas | None:
+    """Inverse of ``flatten_alphas`` given tensors of the right shapes [2, B, ...] (the defaults for this
+    batch); None when ``flat`` does not have their size (parameters of another pass)."""
+    counts = {k: template[k][0, 0].numel() * 2 for k in template}
+    batch = next(iter(template.values())).shape[1]
+    if flat.dim() != 2 or flat.shape != (batch, sum(counts.values())):
+        return None
     out, offset = {}, 0
     for k in sorted(template):
-        two, batch, m = template[k].shape
-        out[k] = flat[:, offset : offset + two * m].reshape(batch, two, m).permute(1, 0, 2).contiguous()
-        offset += two * m
+        shape = template[k].shape
+        part = flat[:, offset : offset + counts[k]].to(template[k])
+        out[k] = part.reshape(batch, 2, *shape[2:]).transpose(0, 1).contiguous()
+        offset += counts[k]
     return out
 
 
-def alpha_lower(
-    tape: Tape,
-    lo: Tensor,
-    hi: Tensor,
-    targets: Tensor,
-    upto: int,
-    iterations: int,
-    lr: float,
-    start: Tensor | None = None,
-    final: dict | None = None,
-) -> Tensor:
-    """Best lower bounds of ``+z_t`` and ``-z_t`` over Adam iterations; returns [B, 2Q].
+def optimise(tape: Tape, storage, lo: Tensor, hi: Tensor, alphas: Alphas, best: Tensor, iterations: int, lr: float,
+             warm: bool, deadline: float | None) -> tuple[Tensor, bool]:
+    """Adam on one storage's parameters (in place); returns the best bounds of its rows and whether to stop
+    (Ctrl-C). Stops early, keeping the best bound so far, once ``deadline`` has passed."""
 
-    ``start``: optional flattened parameters [B, A] to begin from (a parent domain's, in branch-and-bound);
-    ``final`` (a dict) receives ``"alphas"``, the flattened parameters after the last step."""
-    with torch.no_grad():
-        best = backward_lower(tape, lo, hi, targets, upto)
-    if iterations == 0 or upto < 0:
-        return best
-    plan = plan_for(tape, targets, upto)
-    alphas = initial_alphas(tape, plan, lo, hi)
-    if not alphas:
-        return best
-    if start is not None and start.numel():
-        alphas = {k: v.detach().clone().requires_grad_(True) for k, v in unflatten_alphas(start, alphas).items()}
-        with torch.no_grad():
-            best = torch.maximum(best, run_plan(tape, plan, lo, hi, alphas))
-    optimizer = torch.optim.Adam(list(alphas.values()), lr=lr)
+    def run():
+        return run_pass(tape, storage, lo, hi, alphas, deadline=deadline).lower
+
     try:
+        if warm:
+            with torch.no_grad():
+                best = torch.maximum(best, run())
+        optimizer = torch.optim.Adam(list(alphas.values()), lr=lr)
         for _ in range(iterations):
-            result = run_plan(tape, plan, lo, hi, alphas)
+            if passed(deadline):
+                return best, False
+            result = run()
             best = torch.maximum(best, result.detach())
             finite = torch.isfinite(result)
             if not bool(finite.any()):
@@ -94,14 +102,74 @@ def alpha_lower(
             loss = -result[finite].sum()
             optimizer.zero_grad()
             loss.backward()
+            for value in alphas.values():  # a NaN partial (0 * inf inside a line's formula) would poison Adam's moments
+                if value.grad is not None:
+                    value.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
             optimizer.step()
             with torch.no_grad():
                 for value in alphas.values():
                     value.clamp_(0.0, 1.0)
         with torch.no_grad():
-            best = torch.maximum(best, run_plan(tape, plan, lo, hi, alphas))
+            best = torch.maximum(best, run())
+    except DeadlineReached:
+        pass
     except KeyboardInterrupt:
-        warnings.warn("alpha optimisation interrupted: returning the best bound proven so far", stacklevel=2)
-    if final is not None:
-        final["alphas"] = flatten_alphas(alphas)
-    return best
+        warnings.warn("alpha optimisation interrupted: returning the best bound proven so far", stacklevel=3)
+        return best, True
+    return best, False
+
+
+def alpha_bounds(
+    tape: Tape,
+    lo: Tensor,
+    hi: Tensor,
+    targets: Tensor,
+    upto: int,
+    iterations: int,
+    lr: float,
+    backward: str = "auto",
+    start: Tensor | None = None,
+    keep: bool = False,
+    max_elements: int = 2**24,
+    deadline: float | None = None,
+) -> LinearBounds:
+    """Best lower bounds of ``+z_t`` and ``-z_t`` over Adam iterations (``.lower``, [B, 2Q]).
+
+    ``start``: optional flattened parameters [B, A] to begin from (a parent domain's, in branch-and-bound;
+    ignored when they belong to a pass of another shape). The result's ``alphas`` are the flattened
+    parameters after the last step; with ``keep`` its linear bounds and per-step coefficients are those of
+    the CROWN pass (``backward_pass``), which also gives the starting bound. The CROWN pass raises
+    ``DeadlineReached`` past ``deadline``; the iterations stop there with the best bound so far."""
+    with torch.no_grad():
+        crown = backward_pass(tape, lo, hi, targets, upto, backward, keep=keep, max_elements=max_elements,
+                              deadline=deadline)
+    if iterations == 0 or upto < 0:
+        return crown
+    storage = choose_storage(tape, backward)
+    batch = lo.shape[0]
+    chunks = storage_chunks(tape, targets, upto, storage, batch, max_elements if storage == "dense" else None, whole=True)
+    best = crown.lower.clone()
+    found: list[Alphas] = []
+    full = None
+    if start is not None and start.numel():
+        template = {k: v.detach() for k, v in initial_alphas(tape, chunks[0][1], lo, hi).items()}
+        if storage == "dense":  # the layout of all rows at once
+            rows = 2 * targets.numel()
+            template = {k: v.new_zeros(v.shape[0], v.shape[1], rows, v.shape[3]) for k, v in template.items()}
+        full = unflatten_alphas(start, template) if template else None
+    stop = False
+    for rows, part in chunks:
+        alphas = initial_alphas(tape, part, lo, hi)
+        if not alphas:
+            return crown
+        if full is not None:
+            alphas = {k: (v.index_select(2, rows) if storage == "dense" else v).detach().clone().requires_grad_(True)
+                      for k, v in full.items()}
+        if not stop:
+            chunk_best, stop = optimise(tape, part, lo, hi, alphas, best[:, rows], iterations, lr, full is not None,
+                                        deadline)
+            best[:, rows] = chunk_best
+        found.append(alphas)
+    joined = {k: torch.cat([alphas[k].detach() for alphas in found], 2) if storage == "dense" else found[0][k].detach()
+              for k in found[0]}
+    return with_lower(crown, best, flatten_alphas(joined))

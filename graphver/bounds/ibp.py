@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from graphver.clock import check
 from graphver.errors import DomainError
 from graphver.ir.lower import label_text
 from graphver.ops.linear import linear_interval
@@ -127,11 +128,13 @@ def forward_bounds(
     refine: RefineHook | None = None,
     splits: NodeSplits | None = None,
     marks: DomainMarks | None = None,
+    deadline: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Intervals of every node, each [B, n_nodes]. ``refine`` may tighten an instruction's outputs in place
     right after IBP computes them (CROWN uses this), so that later IBP steps start from tighter inputs.
     ``splits`` intersects split nodes with their constraints before refinement; ``marks`` records domain
-    violations per box instead of raising."""
+    violations per box instead of raising. ``check(deadline)`` runs before every instruction
+    (``DeadlineReached``)."""
     batch = lower.shape[0]
     lo = torch.empty(batch, tape.n_nodes, dtype=lower.dtype, device=lower.device)
     hi = torch.empty_like(lo)
@@ -140,6 +143,7 @@ def forward_bounds(
     if splits is not None and splits.infeasible is None:
         splits.infeasible = torch.zeros(batch, dtype=torch.bool, device=lower.device)
     for index, instr in enumerate(tape.instructions):
+        check(deadline)
         out_lo, out_hi = instruction_interval(tape, instr, lo, hi, marks)
         lo[:, instr.start : instr.stop] = out_lo
         hi[:, instr.start : instr.stop] = out_hi

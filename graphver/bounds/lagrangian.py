@@ -2,7 +2,7 @@
 f + sum_k mu_k c_k, for any mu >= 0.
 
 Every output row comes out of the CROWN pass with a linear lower bound valid on the whole box,
-``row(x) >= a_row . x + o_row`` (``record["input_coef"]``, ``record["offset"]``). Since ``mu >= 0``,
+``row(x) >= a_row . x + o_row`` (``LinearBounds.input_coef``, ``LinearBounds.offset``). Since ``mu >= 0``,
 
     f(x) + sum_k mu_k c_k(x) >= (a_f + sum_k mu_k a_k) . x + o_f + sum_k mu_k o_k,
 

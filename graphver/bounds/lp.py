@@ -29,52 +29,57 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphver.bounds.alpha import nonlinear_steps
-from graphver.bounds.crown import run_plan
+from graphver.bounds.alpha import constant_alphas, nonlinear_steps, per_coefficient
+from graphver.bounds.backward import CoefficientStorage, run_pass
 from graphver.bounds.lagrangian import combined_lower
 from graphver.bounds.plan import BackwardPlan
+from graphver.bounds.sparse import SparseStorage
 from graphver.tape.tape import Tape
 
 DYADIC = 2.0**20  # objective weights are multiples of 2**-20: exact in float32 and float64, summing to exactly 1
 LARGEST = 1e100  # rows with larger coefficients are left out of the LP (their multiplier stays 0)
 
 
-def relaxation_variants(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, values=(0.0, 1.0)) -> list[tuple]:
-    """(input_coef [B, rows, n], offset [B, rows]) of a backward pass with every relaxation parameter set to
-    each of ``values`` (the positive rows of the plan only)."""
+def storage_of(tape: Tape, plan: BackwardPlan | CoefficientStorage) -> CoefficientStorage:
+    """A storage of the backward pass: the one given, or the sparse storage of a plan."""
+    return SparseStorage(tape, plan) if isinstance(plan, BackwardPlan) else plan
+
+
+def relaxation_variants(tape: Tape, plan: BackwardPlan | CoefficientStorage, lo: Tensor, hi: Tensor,
+                        values=(0.0, 1.0)) -> list[tuple]:
+    """(input_coef [B, rows, n], offset [B, rows]) of a backward pass (over a plan, or any storage) with every
+    relaxation parameter set to each of ``values`` (the positive rows only)."""
+    storage = storage_of(tape, plan)
     out = []
-    batch = lo.shape[0]
-    q = plan.rows // 2
+    q = storage.rows // 2
     for value in values:
-        alphas = {}
-        for number, step in enumerate(plan.steps):
-            if tape.instructions[step.instruction].kind != "linear":
-                alphas[number] = torch.full((2, batch, step.local.numel()), value, dtype=lo.dtype, device=lo.device)
-        record: dict = {}
-        run_plan(tape, plan, lo, hi, alphas, record)
-        out.append((record["input_coef"][:, :q], record["offset"][:, :q]))
+        linear = run_pass(tape, storage, lo, hi, constant_alphas(tape, storage, lo, value), keep=True)
+        out.append((linear.input_coef[:, :q], linear.offset[:, :q]))
     return out
 
 
-def point_alphas(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, values: Tensor) -> dict[int, Tensor]:
+def point_alphas(tape: Tape, plan: BackwardPlan | CoefficientStorage, lo: Tensor, hi: Tensor,
+                 values: Tensor) -> dict[int, Tensor]:
     """Relaxation parameters whose lines are tightest at given node values ([B, n_nodes], e.g. at an LP
-    point), per plan entry (``tight_alpha`` of each op: a tangent at the point for a convex function,
+    point), per coefficient (``tight_alpha`` of each op: a tangent at the point for a convex function,
     the McCormick plane nearer the point for a product). Every parameter gives sound lines; this only
     chooses among them."""
+    storage = storage_of(tape, plan)
     alphas = {}
-    for number, step, instr, flat in nonlinear_steps(tape, plan, lo, hi):
-        at = [values.index_select(1, a[step.local]) for a in instr.args]
+    for step, instr, flat in nonlinear_steps(tape, storage, lo, hi):
+        at = [values.index_select(1, a) for a in instr.args]
         low, high = instr.op_object.tight_alpha(*flat, *at, instr.param)
-        alphas[number] = torch.stack([low, high])
+        alphas[step.instruction] = torch.stack([per_coefficient(storage, step, low), per_coefficient(storage, step, high)])
     return alphas
 
 
-def point_variant(tape: Tape, plan: BackwardPlan, lo: Tensor, hi: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+def point_variant(tape: Tape, plan: BackwardPlan | CoefficientStorage, lo: Tensor, hi: Tensor,
+                  values: Tensor) -> tuple[Tensor, Tensor]:
     """(input_coef, offset) of the backward pass with the lines tight at ``values`` (``point_alphas``)."""
-    record: dict = {}
-    run_plan(tape, plan, lo, hi, point_alphas(tape, plan, lo, hi, values), record)
-    q = plan.rows // 2
-    return record["input_coef"][:, :q], record["offset"][:, :q]
+    storage = storage_of(tape, plan)
+    linear = run_pass(tape, storage, lo, hi, point_alphas(tape, storage, lo, hi, values), keep=True)
+    q = storage.rows // 2
+    return linear.input_coef[:, :q], linear.offset[:, :q]
 
 
 def usable_rows(coef: np.ndarray, offset: np.ndarray) -> np.ndarray:

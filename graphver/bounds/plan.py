@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from graphver.tape.reach import reach
 from graphver.tape.tape import Tape
 
 
@@ -69,27 +69,6 @@ class BackwardPlan:
             self.rows, self.entries, move(self.start_entries), move(self.start_values), steps, self.input_end,
             move(self.input_node), move(self.input_query), move(self.entry_node),
         )
-
-
-def reach(tape: Tape, targets: np.ndarray, upto: int) -> sp.csr_matrix:
-    """Boolean [width, Q] matrix: node n is the target q or one of its ancestors."""
-    width = tape.instructions[upto].stop if upto >= 0 else tape.n_inputs
-    q = len(targets)
-    reached = sp.csr_matrix((np.ones(q, dtype=bool), (targets, np.arange(q))), shape=(width, q))
-    for index in range(upto, -1, -1):
-        instr = tape.instructions[index]
-        out = reached[instr.start : instr.stop]
-        if out.nnz == 0:
-            continue
-        if instr.kind == "linear":
-            src, dst = instr.cols.cpu().numpy(), instr.rows.cpu().numpy()
-        else:
-            src = np.concatenate([a.cpu().numpy() for a in instr.args])
-            dst = np.tile(np.arange(instr.size), len(instr.args))
-        move = sp.csr_matrix((np.ones(len(src), dtype=bool), (src, dst)), shape=(width, instr.size))
-        reached = reached + move @ out
-        reached.data[:] = True
-    return reached
 
 
 def build_plan(tape: Tape, targets: Tensor, upto: int) -> BackwardPlan:
@@ -149,18 +128,19 @@ def build_plan(tape: Tape, targets: Tensor, upto: int) -> BackwardPlan:
     )
 
 
+@dataclass(frozen=True)
+class PlanKey:
+    """Tape cache key of the plan from ``targets`` at instruction ``upto``, with its tensors on ``device``."""
+
+    upto: int
+    targets: tuple[int, ...]
+    device: str = "cpu"
+
+
 def plan_for(tape: Tape, targets: Tensor, upto: int) -> BackwardPlan:
     """The (cached) plan of a backward pass from ``targets`` starting at instruction ``upto``."""
-    key = ("plan", upto, tuple(int(t) for t in targets.tolist()))
-    plan = tape.cache.get(key)
-    if plan is None:
-        plan = build_plan(tape, targets, upto)
-        tape.cache[key] = plan
-    device_key = key + (str(tape.device),)
+    key = PlanKey(upto, tuple(int(t) for t in targets.tolist()))
+    plan = tape.cache.get(key, lambda: build_plan(tape, targets, upto))
     if tape.device.type != "cpu":
-        moved = tape.cache.get(device_key)
-        if moved is None:
-            moved = plan.to(tape.device)
-            tape.cache[device_key] = moved
-        return moved
+        return tape.cache.get(PlanKey(upto, key.targets, str(tape.device)), lambda: plan.to(tape.device))
     return plan

@@ -1,9 +1,10 @@
-"""The functions a model may use: sympy's own, plus ``sigmoid`` and ``relu`` as sympy functions."""
+"""The functions a model may use: sympy's own (``floor`` and ``ceiling`` among them), plus ``sigmoid``,
+``relu``, ``quad_over_lin`` and ``round_half_even`` as sympy functions."""
 
 from __future__ import annotations
 
 import sympy
-from sympy import Abs, Max, Min, atan, cos, erf, exp, log, sin, sqrt, tan, tanh
+from sympy import Abs, Max, Min, atan, ceiling, cos, erf, exp, floor, log, sin, sqrt, tan, tanh
 
 
 class sigmoid(sympy.Function):  # noqa: N801  (sympy function names are lower case)
@@ -69,7 +70,35 @@ class quad_over_lin(sympy.Function):  # noqa: N801
         return x**2 / y
 
 
+class round_half_even(sympy.Function):  # noqa: N801
+    """x rounded to the nearest integer, ties to the even one (ONNX's Round, numpy's rint, Python's round)."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_integer:
+            return x
+        if x.is_Float:
+            x = sympy.Rational(x)  # the exact binary value
+        if x.is_Rational:
+            nearest = sympy.floor(x + sympy.Rational(1, 2))
+            tie = x + sympy.Rational(1, 2) == nearest
+            return nearest - 1 if tie and nearest % 2 == 1 else nearest
+        if x.is_number and x.is_real and x.is_rational is False:  # an irrational number is never a tie
+            return sympy.floor(x + sympy.Rational(1, 2))
+        return None
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero  # zero away from the jumps at the half-integers
+
+    def _eval_is_integer(self):
+        return self.args[0].is_real
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+
 abs_ = Abs  # sympy's Abs; ``abs(x)`` (Python's builtin) also works on sympy expressions
+ceil = ceiling  # sympy's floor and ceiling: exact on constants (floor(Rational(7, 2)) is 3, floor(pi) is 3)
 minimum = Min
 maximum = Max
 
@@ -87,6 +116,9 @@ SUPPORTED_FUNCTIONS = {
     "relu": relu,
     "quad_over_lin": quad_over_lin,
     "Abs": Abs,
+    "floor": floor,
+    "ceil": ceiling,
+    "round_half_even": round_half_even,
     "Min": Min,
     "Max": Max,
 }

@@ -1,21 +1,23 @@
-"""``Model``: variables with finite boxes, and the questions asked about expressions over them."""
+"""``Model``: variables with finite boxes, constraints, compilation and evaluation of expressions over them.
+
+The questions asked about a model (``interval``, ``verify``, ``bound``, ``minimize``) are in ``graphver.api``,
+whose ``Model`` (the one ``graphver.Model`` names) adds them to this one.
+"""
 
 from __future__ import annotations
 
 import math
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import sympy
 import torch
 
-from graphver.bounds import output_bounds
 from graphver.errors import InfeasibleBoxError, ModelError
 from graphver.exact import enclosure, float_down, float_up
-from graphver.options import BoundOptions, make_options
-from graphver.report.interval import Interval
+from graphver.rounding import round_outward
 from graphver.tape import Tape, compile_expressions, evaluate
 
 
@@ -208,97 +210,6 @@ class Model:
             )
         return round_outward(low, high, dtype)
 
-    def interval(
-        self,
-        exprs,
-        method: str = "crown",
-        lower=None,
-        upper=None,
-        device=None,
-        dtype=torch.float64,
-        **options: Any,
-    ):
-        """Certified bounds of one expression (-> ``Interval``) or a list (-> list of ``Interval``).
-
-        method: "ibp", "crown" (intermediate bounds = IBP intersected with CROWN) or "alpha" (CROWN with
-        relaxation parameters optimised by Adam). lower, upper: optional boxes [B, n_vars]; then the
-        Interval fields are tensors of shape [B]. Options: see ``BoundOptions``. The bounds hold over the
-        whole box: the model's constraints are not used here (``bound`` and ``verify`` use them).
-        """
-        single = not isinstance(exprs, (list, tuple))
-        opts = make_options(BoundOptions, options)
-        tape = self.compile(exprs).to(device, dtype)
-        batched = lower is not None and torch.as_tensor(lower).dim() == 2
-        low, high = self.boxes_tensor(lower, upper, dtype, tape.device)
-        out_low, out_high = output_bounds(tape, low, high, method, opts)
-        results = []
-        for j in range(tape.n_outputs):
-            if batched:
-                results.append(Interval(out_low[:, j].detach(), out_high[:, j].detach(), method))
-            else:
-                results.append(Interval(float(out_low[0, j]), float(out_high[0, j]), method))
-        return results[0] if single else results
-
-    def verify(self, prop, timeout: float = 60.0, **options: Any):
-        """Prove or refute a property over the box by branch-and-bound; returns a ``VerifyResult``.
-
-        prop: a sympy relation (``f <= c``, ``f >= c``, strict ones too), a list of them (all must hold),
-        ``gv.All([...])`` or ``gv.Any([...])``. Options: see ``BabOptions`` (``batch_size``, ``seed``,
-        ``branching``, ``device``, ...). Ctrl-C or the timeout return "unknown" with the best proven margin.
-        """
-        from graphver.bab import Engine, normalise
-        from graphver.options import BabOptions
-        from graphver.report.results import VerifyResult
-
-        opts = make_options(BabOptions, options, timeout=timeout)
-        prop = normalise(prop)
-        engine = Engine(self, prop.margins, prop.combine, "verify", opts, prop.strict, label=self.name)
-        outcome = engine.run()
-        status = {"proven": "verified", "falsified": "falsified", "infeasible": "infeasible"}.get(outcome.status, "unknown")
-        counterexample = margins = None
-        if status == "falsified":
-            counterexample = dict(zip(self.names, outcome.best_point.tolist()))
-            margins = self.evaluate(list(prop.margins), outcome.best_point[None])[0].tolist()
-        check = engine.confirmed_margins if status == "falsified" else None
-        violation = self.max_violation(counterexample) if counterexample is not None else None
-        return VerifyResult(status, outcome.lower, counterexample, margins, list(prop.texts), prop.combine,
-                            outcome.stats, options_record(opts), check, self.constraint_texts, violation)
-
-    def bound(self, expr, sense: str = "min", rel_tol: float = 1e-4, abs_tol: float = 1e-6, timeout: float = 60.0,
-              start=None, **options: Any):
-        """Certified global minimum (or maximum) of ``expr`` over the box by branch-and-bound.
-
-        Returns a ``BoundResult``: for "min", ``lower`` is proven and ``upper`` is the value at ``witness``;
-        for "max", ``upper`` is proven and ``lower`` is the value at ``witness``. "solved" when
-        ``upper - lower <= max(abs_tol, rel_tol*|value|)``. start: optional points (a dict, a sequence, or a
-        list of them) evaluated first as incumbent candidates, e.g. a known local solution.
-        """
-        from graphver.bab import Engine
-        from graphver.errors import OptionError
-        from graphver.options import BabOptions
-        from graphver.report.results import BoundResult
-
-        if sense not in ("min", "max"):
-            raise OptionError(f"sense must be 'min' or 'max', got {sense!r}")
-        opts = make_options(BabOptions, options, timeout=timeout, rel_tol=rel_tol, abs_tol=abs_tol)
-        expr = sympy.sympify(expr)
-        row = expr if sense == "min" else -expr
-        engine = Engine(self, [row], "all", "bound", opts, label=self.name, starts=self.start_tensor(start))
-        outcome = engine.run()
-        if sense == "min":
-            lower, upper = outcome.lower, outcome.best_value
-        else:
-            lower, upper = -outcome.best_value, -outcome.lower
-        gap = upper - lower
-        tolerance = max(abs_tol, rel_tol * abs(outcome.best_value)) if math.isfinite(outcome.best_value) else 0.0
-        status = "solved" if gap <= tolerance else "unknown"
-        if outcome.status == "infeasible":
-            status, gap = "infeasible", math.nan
-        witness = None if outcome.best_point is None else dict(zip(self.names, outcome.best_point.tolist()))
-        violation = self.max_violation(witness) if witness is not None else None
-        return BoundResult(sense, lower, upper, gap, status, witness, str(expr), outcome.stats, options_record(opts),
-                           self.constraint_texts, violation)
-
     def start_tensor(self, start) -> torch.Tensor | None:
         """Points given as a dict, a sequence, or a list of them, as a float64 tensor [S, n]."""
         if start is None:
@@ -308,23 +219,6 @@ class Model:
         if any(len(r) != len(self.variables) for r in rows):
             raise ModelError(f"start points need {len(self.variables)} values (one per variable)")
         return torch.tensor(rows, dtype=torch.float64)
-
-    def minimize(self, expr, start=None, **options):
-        """Local minimum of ``expr`` over the box by IPOPT (no certificate); returns a ``LocalSolution``.
-
-        start: a dict or sequence; without it, ``starts`` points (default 1: the box centre; more: the best
-        random samples too) and the best result is returned. Options: ``starts``, ``max_iter``,
-        ``max_wall_time`` (all starts together), ``hessian`` ("auto", "exact", "limited-memory"), ``tol``,
-        ``verbose``, ``seed``. IPOPT failures are reported in the result, not raised."""
-        from graphver.search.ipopt import local_solve
-
-        return local_solve(self, expr, "min", start, **options)
-
-    def maximize(self, expr, start=None, **options):
-        """Local maximum of ``expr`` over the box by IPOPT (no certificate); see ``minimize``."""
-        from graphver.search.ipopt import local_solve
-
-        return local_solve(self, expr, "max", start, **options)
 
     def __repr__(self) -> str:
         box = ", ".join(f"{n} in [{l:g}, {u:g}]" for n, l, u in zip(self.names, self.lower, self.upper))
@@ -350,16 +244,6 @@ def as_float64(values, device, direction: float) -> torch.Tensor:
     except (TypeError, ValueError, sympy.SympifyError):
         raise InfeasibleBoxError(f"box bounds must be real numbers, got {values!r}") from None
     return torch.tensor(rounded, dtype=torch.float64, device=device).reshape(array.shape)
-
-
-def round_outward(low: torch.Tensor, high: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Convert a box to ``dtype`` so that it still contains the float64 box (lower down, upper up)."""
-    if dtype == torch.float64:
-        return low, high
-    new_low, new_high = low.to(dtype), high.to(dtype)
-    new_low = torch.where(new_low.double() > low, torch.nextafter(new_low, torch.full_like(new_low, -math.inf)), new_low)
-    new_high = torch.where(new_high.double() < high, torch.nextafter(new_high, torch.full_like(new_high, math.inf)), new_high)
-    return new_low, new_high
 
 
 def as_list(exprs) -> list:

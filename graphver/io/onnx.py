@@ -3,7 +3,9 @@
 Every ONNX value is either a constant (a numpy array: initializers, Constant nodes, and every node whose
 inputs are all constant, folded with numpy) or symbolic (a numpy array of node indices). Shape and
 indexing ops (Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Slice, Gather, Concat, Expand, Where with a
-constant condition) move indices and emit nothing; arithmetic emits one instruction per op. The model's
+constant condition) move indices and emit nothing; arithmetic emits one instruction per op. MatMul follows
+numpy (N-D operands, broadcast batch dimensions, a 1-D operand on either side) with one constant operand, as
+one linear instruction; Floor, Ceil and Round become the step ops of ``graphver.ops.step``. The model's
 floats (float32 here) are the exact real numbers the network denotes; bounds are certified for the
 network evaluated in exact arithmetic on them, which agrees with onnxruntime's float32 evaluation within
 float32 rounding.
@@ -22,14 +24,15 @@ import numpy as np
 import torch
 
 from graphver.errors import ModelError, UnsupportedOpError
-from graphver.io.builder import TapeBuilder, computed_weight
 from graphver.ops.power import MAX_INT_EXPONENT
+from graphver.tape.builder import TapeBuilder, computed_weight
 
 UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tanh": "tanh", "Exp": "exp",
-         "Log": "log", "Sqrt": "sqrt", "Abs": "abs", "Atan": "atan", "Tan": "tan", "Erf": "erf"}
+         "Log": "log", "Sqrt": "sqrt", "Abs": "abs", "Atan": "atan", "Tan": "tan", "Erf": "erf", "Floor": "floor",
+         "Ceil": "ceil", "Round": "round"}
 SUPPORTED = sorted(set(UNARY) | {"Constant", "ConstantOfShape", "Identity", "Mul", "Add", "Sub", "Neg", "Div", "Pow",
                                  "MatMul", "Gemm", "Transpose", "Slice", "Gather", "Concat", "Reshape", "Flatten",
-                                 "Unsqueeze", "Squeeze", "Expand", "Equal", "Where", "ReduceSum", "Floor", "Shape",
+                                 "Unsqueeze", "Squeeze", "Expand", "Equal", "Where", "ReduceSum", "Shape",
                                  "Cast"})
 
 
@@ -201,7 +204,7 @@ class Importer:
                          "Erf": _erf, "Tan": np.tan, "Atan": np.arctan}
             return functions.get(op, getattr(np, op.lower(), None))(a)
         simple = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Neg": np.negative, "MatMul": np.matmul,
-                  "Equal": np.equal, "Where": np.where, "Floor": np.floor, "Identity": lambda v: v}
+                  "Equal": np.equal, "Where": np.where, "Identity": lambda v: v}
         if op in simple:
             return simple[op](*args)
         if op == "Div":
@@ -382,12 +385,30 @@ class Importer:
         return Sym(self.b.elementwise("unary", UNARY[node.op_type], [a.nodes], node.name or node.op_type))
 
     def op_MatMul(self, node, attrs, a, b):
+        """numpy's matmul with one constant operand: N-D operands with broadcast batch dimensions; a 1-D
+        operand is promoted (a row on the left, a column on the right) and that dimension removed after."""
         if isinstance(a, Sym) and isinstance(b, Sym):
             self.fail(node, "MatMul of two input-dependent operands")
+        left, right = self._data(a), self._data(b)
+        if left.ndim == 0 or right.ndim == 0:
+            self.fail(node, f"MatMul of shapes {left.shape} and {right.shape} (a scalar operand)")
+        row, column = left.ndim == 1, right.ndim == 1
+        left = left[None, :] if row else left
+        right = right[:, None] if column else right
+        if left.shape[-1] != right.shape[-2]:
+            self.fail(node, f"MatMul shapes {np.shape(self._data(a))} and {np.shape(self._data(b))} do not match")
+        try:
+            np.broadcast_shapes(left.shape[:-2], right.shape[:-2])
+        except ValueError:
+            self.fail(node, f"MatMul batch dimensions of {left.shape} and {right.shape} do not broadcast")
         if isinstance(b, Sym):  # C @ X = (X^T @ C^T)^T
-            out = self.matmul_constant_right(node, Sym(np.swapaxes(b.nodes, -1, -2)), np.swapaxes(np.asarray(a), -1, -2), None)
-            return Sym(np.swapaxes(out.nodes, -1, -2))
-        return self.matmul_constant_right(node, a, np.asarray(b), None)
+            out = self.matmul_constant_right(node, np.swapaxes(right, -1, -2), np.swapaxes(left, -1, -2), None)
+            out = np.swapaxes(out.nodes, -1, -2)
+        else:
+            out = self.matmul_constant_right(node, left, right, None).nodes
+        out = out[..., 0] if column else out
+        out = out[..., 0, :] if row else out
+        return Sym(out)
 
     def op_Gemm(self, node, attrs, a, b, c=None):
         if isinstance(b, Sym) or isinstance(c, Sym):
@@ -399,23 +420,39 @@ class Importer:
         bias = None if c is None else beta * np.asarray(c, dtype=np.float64)
         return self.matmul_constant_right(node, x, alpha * weight, bias)
 
-    def matmul_constant_right(self, node, x: Sym, weight: np.ndarray, bias):
-        """X [r, k] @ W [k, m] (+ bias broadcast to [r, m]); X may carry leading dimensions of size 1."""
-        data = x.nodes
-        if weight.ndim != 2 or data.ndim < 1:
-            self.fail(node, f"MatMul of shapes {data.shape} and {weight.shape} (2-D constant operands only)")
-        lead = data.shape[:-1]
-        flat = data.reshape(-1, data.shape[-1])
-        r, k = flat.shape
-        if weight.shape[0] != k:
+    def matmul_constant_right(self, node, x, weight: np.ndarray, bias):
+        """X [..., r, k] @ W [..., k, m] (+ bias broadcast to [r, m] for a 2-D W): X an index array (or Sym),
+        W a constant; batch dimensions broadcast as in numpy. A 2-D W is shared by every leading index of X
+        (X [..., k] flattened to rows); a W with batch dimensions gives each batch its own terms."""
+        data = x.nodes if isinstance(x, Sym) else np.asarray(x)
+        weight = np.asarray(weight)
+        if weight.ndim < 2 or data.ndim < 1 or (weight.ndim > 2 and data.ndim < 2):
+            self.fail(node, f"MatMul of shapes {data.shape} and {weight.shape}")
+        k = data.shape[-1]
+        if weight.shape[-2] != k:
             self.fail(node, f"MatMul shapes {data.shape} and {weight.shape} do not match")
-        m = weight.shape[1]
-        rows_i, cols_j = np.nonzero(weight)  # (k index, output column) of the non-zero weights
-        rows = (np.arange(r)[:, None] * m + cols_j[None, :]).reshape(-1)
-        cols = flat[:, rows_i].reshape(-1)
-        weights = np.broadcast_to(weight[rows_i, cols_j], (r, rows_i.size)).reshape(-1)
-        out_shape = (*lead, m)
-        bias_values = np.zeros(r * m) if bias is None else np.broadcast_to(bias, (r, m)).reshape(-1)
+        m = weight.shape[-1]
+        if weight.ndim == 2:
+            out_shape = (*data.shape[:-1], m)
+            flat = data.reshape(1, -1, k)
+            stacked = weight.reshape(1, k, m)
+        else:
+            batch = np.broadcast_shapes(data.shape[:-2], weight.shape[:-2])
+            out_shape = (*batch, data.shape[-2], m)
+            flat = np.broadcast_to(data, (*batch, *data.shape[-2:])).reshape(-1, *data.shape[-2:])
+            stacked = np.broadcast_to(weight, (*batch, k, m)).reshape(-1, k, m)
+        r = flat.shape[1]
+        # out[b, i, j] += W[b, kk, j] * X[b, i, kk] over the non-zero weights (b, kk, j)
+        where_b, where_k, where_j = np.nonzero(stacked)
+        i = np.arange(r)[:, None]
+        rows = ((where_b[None, :] * r + i) * m + where_j[None, :]).reshape(-1)
+        cols = flat[where_b[None, :], i, where_k[None, :]].reshape(-1)
+        weights = np.broadcast_to(stacked[where_b, where_k, where_j], (r, where_b.size)).reshape(-1)
+        size = int(np.prod(out_shape, dtype=np.int64))
+        if bias is None:
+            bias_values = np.zeros(size)
+        else:
+            bias_values = np.broadcast_to(np.asarray(bias, dtype=np.float64), (r, m)).reshape(-1)
         return Sym(self.b.linear([(rows, cols, weights, None)], bias_values, node.name or node.op_type, out_shape))
 
     def op_ReduceSum(self, node, attrs, x, axes=None):
@@ -436,9 +473,6 @@ class Importer:
         if keep:
             out = out.reshape([1 if i in axes else s for i, s in enumerate(data.shape)])
         return Sym(out)
-
-    def op_Floor(self, node, attrs, a):
-        self.fail(node, "Floor of an input-dependent value (it is only folded on constants)")
 
 
 for _name in UNARY:

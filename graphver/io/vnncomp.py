@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import graphver as gv
-from graphver.bab import Engine
+from graphver.bab import Confirmation, Engine, Problem, VerifyGoal
 from graphver.io.onnx import OnnxNetwork, import_onnx
 from graphver.io.vnnlib import VnnlibSpec, read_vnnlib
 from graphver.options import BabOptions, make_options
@@ -124,20 +124,17 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
     # are the inner box (inner_boxes; a spec built by hand without them: the box itself)
     inner_boxes = spec.inner_boxes if len(spec.inner_boxes) == len(spec.boxes) else spec.boxes
     for (lower, upper), (inner_lower, inner_upper) in zip(spec.boxes, inner_boxes):
-        model = gv.Model(Path(name_vnnlib).stem)
-        for i in range(network.n_inputs):
-            model.var(f"X_{i}", float(lower[i]), float(upper[i]))
         found: dict = {}
 
         def confirm(point, lower=inner_lower, upper=inner_upper, found=found):
             x = inside_box(point.detach().cpu().numpy(), lower, upper, network.input_dtype)
             if not ((x >= lower) & (x <= upper)).all():  # no value of the input type there: not reportable
-                return False, []
+                return Confirmation(False)
             y = network.run_onnxruntime(x[None])[0]
             hit, worst = unsafe(spec, y)
             if hit:
                 found["x"], found["y"] = x, y
-            return hit, worst
+            return Confirmation(hit, tuple(str(w) for w in worst))
 
         single = all(conj.coef.shape[0] == 1 for conj in spec.disjuncts)
         groups = [list(range(len(spec.disjuncts)))] if single else [[k] for k in range(len(spec.disjuncts))]
@@ -155,12 +152,12 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
             # unsafe: row <= 0 (row < 0 when strict); safe: margin = row > 0 (>= 0 when strict)
             strict = tuple(bool(not s) for c in conjs for s in c.strict)
             tape = margin_network(network, rows, offsets, errors)
-            labels = [f"row {i}" for i in range(rows.shape[0])]
             settings = dict(progress=progress, timeout=left)
             settings.update(options)
-            engine = Engine(model, labels, "all" if single else "any", "verify", make_options(BabOptions, settings),
-                            strict, label=model.name, tape=tape, confirm=confirm)
-            outcome = engine.run()
+            combine = "all" if single else "any"
+            problem = Problem(tape, lower, upper, rows.shape[0], combine, strict, confirm=confirm,
+                              names=tuple(f"X_{i}" for i in range(network.n_inputs)), label=Path(name_vnnlib).stem)
+            outcome = Engine(problem, VerifyGoal(combine, strict), make_options(BabOptions, settings)).run(deadline)
             domains += outcome.stats.domains_explored
             if outcome.status == "falsified":
                 cex = {"x": found["x"].astype(np.float64).tolist(), "y": found["y"].tolist()}

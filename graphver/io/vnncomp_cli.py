@@ -59,7 +59,10 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
             raise click.UsageError(f"{path}: no such file")
     check_output(out, "--out")  # before the run, not after it
     # input errors (GraphverError: VNN-LIB, ONNX, unsupported op, input counts) exit 2, bugs exit 4
-    result = run_guarded("", lambda: runner.verify_instance(model, prop, timeout if timeout is not None else 60.0,
+    from graphver.clock import command_budget
+
+    budget = command_budget(timeout if timeout is not None else 60.0)  # start-up counts (graphver.clock)
+    result = run_guarded("", lambda: runner.verify_instance(model, prop, budget,
                                                             progress=not quiet and sys.stdout.isatty()))
     click.echo(result.verdict)
     console.print(f"[{VERDICT_STYLE.get(result.verdict, '')}]{result.verdict}[/] in {result.seconds:.2f} s, "

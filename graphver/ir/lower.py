@@ -16,7 +16,7 @@ import math
 
 import sympy
 
-from graphver.dsl.functions import quad_over_lin, relu, sigmoid
+from graphver.dsl.functions import quad_over_lin, relu, round_half_even, sigmoid
 from graphver.errors import ModelError, UnsupportedOpError
 from graphver.exact import certified_float, enclosure
 from graphver.ir.graph import IRGraph
@@ -34,11 +34,14 @@ UNARY_FUNCTIONS = {
     sigmoid: "sigmoid",
     relu: "relu",
     sympy.Abs: "abs",
+    sympy.floor: "floor",
+    sympy.ceiling: "ceil",
+    round_half_even: "round",
 }
 
 SUPPORTED_TEXT = (
     "+, -, * (constants and products), / , ** (integer, real and symbolic exponents), "
-    "sqrt, exp, log, sin, cos, tan, atan, tanh, erf, sigmoid, relu, Abs, Min, Max, quad_over_lin"
+    "sqrt, exp, log, sin, cos, tan, atan, tanh, erf, sigmoid, relu, Abs, Min, Max, quad_over_lin, floor, ceiling, round_half_even"
 )
 
 

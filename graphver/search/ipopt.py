@@ -27,6 +27,7 @@ import torch
 
 from graphver.errors import SolverUnavailableError
 from graphver.tape.evaluate import evaluate
+from graphver.tape.reach import input_dependencies
 from graphver.tape.tape import Tape
 
 EXACT_HESSIAN_LIMIT = 200  # variables up to which the exact (dense) Hessian is used by default
@@ -85,18 +86,6 @@ def ipopt_available() -> bool:
     except SolverUnavailableError:
         return False
     return True
-
-
-def input_dependencies(tape: Tape, outputs: list[int]) -> list[np.ndarray]:
-    """For each output index, the inputs it depends on (the sparsity of its gradient)."""
-    from graphver.bounds.plan import reach
-
-    targets = np.asarray([int(tape.outputs[o]) for o in outputs], dtype=np.int64)
-    if len(targets) == 0:
-        return []
-    upto = max(tape.instruction_of(int(t)) for t in targets)
-    reached = reach(tape, targets, upto).tocsc()[: tape.n_inputs]
-    return [np.sort(reached[:, q].nonzero()[0]) for q in range(len(targets))]
 
 
 class TapeNLP:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
+import numpy as np
 import sympy
-import torch
 
 from graphver.exact import certified_float
 from graphver.ir import PASSES, IRGraph, lower_sympy, validate
 from graphver.ir.graph import node_args
-from graphver.tape.tape import Instruction, Tape
+from graphver.tape.builder import TapeBuilder
+from graphver.tape.tape import Tape
 
 
 def compile_expressions(symbols: list[sympy.Symbol], outputs: list, debug: bool | None = None) -> Tape:
@@ -47,48 +48,26 @@ def round_exact(value) -> tuple[float, float]:
     return certified_float(value)
 
 
-def levels(ir: IRGraph) -> dict[int, int]:
-    """Depth of each node: inputs 0, every other node 1 + the deepest argument."""
+def levels(ir: IRGraph, order: list[int] | None = None) -> dict[int, int]:
+    """Depth of each node: inputs 0, every other node 1 + the deepest argument (``order``: a topological
+    order of the graph, if already known)."""
     depth: dict[int, int] = {}
-    for node in ir.topological_order():
+    for node in ir.topological_order() if order is None else order:
         args = node_args(ir.graph.nodes[node])
         depth[node] = 1 + max((depth[a] for a in args), default=0) if ir.graph.nodes[node]["kind"] != "input" else 0
     return depth
 
 
-def exactness(ir: IRGraph, order: list[int]) -> dict[int, frozenset | None]:
-    """Input support of nodes whose IBP interval is exact (None where it may overestimate).
-
-    Exact: inputs; a linear node or a product whose arguments are exact with disjoint supports; a unary
-    op of an exact argument. CROWN cannot tighten such a node, so it is never refined.
-    """
-    support: dict[int, frozenset | None] = {}
-    for node in order:
-        data = ir.graph.nodes[node]
-        kind = data["kind"]
-        if kind == "input":
-            support[node] = frozenset([data["index"]])
-        elif kind == "const":
-            support[node] = frozenset()
-        else:
-            parts = [support[a] for a in node_args(data)]
-            if any(p is None for p in parts):
-                support[node] = None
-                continue
-            total = sum(len(p) for p in parts)
-            union = frozenset().union(*parts)
-            support[node] = union if len(union) == total else None
-    return support
-
-
 def freeze(ir: IRGraph) -> Tape:
-    """Group nodes by (level, kind, op, param) into instructions and assign global indices."""
+    """Group nodes by (level, kind, op, param) into instructions and emit them through ``TapeBuilder``, which
+    assigns global indices, derives the refine sets and the accumulation bound, and validates the tape.
+
+    Each exact coefficient and bias is rounded once (``round_exact``); its error bound goes with it."""
     g = ir.graph
     order = ir.topological_order()
-    depth = levels(ir)
-    support = exactness(ir, order)
+    depth = levels(ir, order)
+    builder = TapeBuilder(list(ir.input_names))  # an input's label is its name
     index: dict[int, int] = {node: i for i, node in enumerate(ir.inputs)}
-    labels = [g.nodes[n]["label"] for n in ir.inputs]
 
     groups: dict[tuple, list[int]] = defaultdict(list)
     for node in order:
@@ -99,31 +78,15 @@ def freeze(ir: IRGraph) -> Tape:
         key = (depth[node], kind, data.get("op") or "", data.get("param") if data.get("param") is not None else 0.0)
         groups[key].append(node)
 
-    nonlinear_args = set()
-    for node in order:
-        if g.nodes[node]["kind"] in ("unary", "binary"):
-            nonlinear_args.update(node_args(g.nodes[node]))
-
-    instructions = []
-    position = len(ir.inputs)
     for key in sorted(groups):
-        level, kind, op, _ = key
+        _, kind, op, _ = key
         nodes = groups[key]
-        start = position
-        for node in nodes:
-            index[node] = position
-            labels.append(g.nodes[node]["label"])
-            position += 1
-        refine = [i for i, n in enumerate(nodes) if n in nonlinear_args and support[n] is None]
-        common = dict(kind=kind, start=start, stop=position, level=level,
-                      refine=torch.tensor(refine, dtype=torch.long))
+        labels = [g.nodes[n]["label"] for n in nodes]
         if kind == "linear":
-            rows, cols, weights, weight_error, bias, bias_error, fan_in = [], [], [], [], [], [], 0
+            rows, cols, weights, weight_error, bias, bias_error = [], [], [], [], [], []
             for row, node in enumerate(nodes):
                 data = g.nodes[node]
-                terms = data.get("terms", ())
-                fan_in = max(fan_in, len(terms))
-                for arg, coef in terms:
+                for arg, coef in data.get("terms", ()):
                     rows.append(row)
                     cols.append(index[arg])
                     nearest, error = round_exact(coef)
@@ -132,33 +95,13 @@ def freeze(ir: IRGraph) -> Tape:
                 nearest, error = round_exact(data["bias"] if data["kind"] == "linear" else data["value"])
                 bias.append(nearest)
                 bias_error.append(error)
-            instructions.append(Instruction(
-                **common,
-                rows=torch.tensor(rows, dtype=torch.long),
-                cols=torch.tensor(cols, dtype=torch.long),
-                weights=torch.tensor(weights, dtype=torch.float64),
-                bias=torch.tensor(bias, dtype=torch.float64),
-                weight_error=torch.tensor(weight_error, dtype=torch.float64),
-                bias_error=torch.tensor(bias_error, dtype=torch.float64),
-                fan_in=fan_in,
-            ))
+            terms = [(np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
+                      np.array(weights, dtype=np.float64), np.array(weight_error, dtype=np.float64))]
+            emitted = builder.linear(terms, np.array(bias, dtype=np.float64), labels, (len(nodes),),
+                                     bias_error=np.array(bias_error, dtype=np.float64))
         else:
             arity = 1 if kind == "unary" else 2
-            args = tuple(
-                torch.tensor([index[g.nodes[n]["args"][j]] for n in nodes], dtype=torch.long) for j in range(arity)
-            )
-            instructions.append(Instruction(**common, op=op, param=g.nodes[nodes[0]].get("param"), args=args))
-
-    fan_out = max((g.out_degree(n) for n in g.nodes), default=0) + 1
-    fan_in = max((i.fan_in for i in instructions), default=0)
-    width = max((i.size for i in instructions), default=0)
-    accumulation = fan_out + fan_in + width + len(ir.inputs) + len(instructions) + 4
-    return Tape(
-        n_inputs=len(ir.inputs),
-        n_nodes=position,
-        instructions=tuple(instructions),
-        outputs=torch.tensor([index[o] for o in ir.outputs], dtype=torch.long),
-        labels=tuple(labels),
-        input_names=tuple(ir.input_names),
-        accumulation_terms=accumulation,
-    )
+            args = [np.array([index[g.nodes[n]["args"][j]] for n in nodes], dtype=np.int64) for j in range(arity)]
+            emitted = builder.elementwise(kind, op, args, labels, param=g.nodes[nodes[0]].get("param"))
+        index.update(zip(nodes, emitted.tolist()))
+    return builder.tape(np.array([index[o] for o in ir.outputs], dtype=np.int64))

@@ -9,12 +9,43 @@ end (evaluation, IBP, CROWN, alpha) reads this one list; none reads sympy or net
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable, Hashable, TypeVar
 
 import torch
 from torch import Tensor
 
 from graphver.ops.registry import REGISTRY
 from graphver.rounding import convert_constants
+
+T = TypeVar("T")
+
+
+class TapeCache:
+    """Data derived from a tape (backward plans, weight matrices, branching candidates), built on first use.
+
+    Keys are small frozen dataclasses defined next to the code that builds the entry (``PlanKey`` in
+    bounds/plan.py, ``WeightsKey`` in bounds/dense.py, ...): a key's type says what the entry holds, and
+    keys of different users never collide. A key names the device and dtype when the entry depends on them,
+    since moved copies of a tape (``Tape.to``) share its cache.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[Hashable, object] = {}
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        """The entry of ``key``, built by ``build()`` and stored the first time it is asked for."""
+        if key not in self.entries:
+            self.entries[key] = build()
+        return self.entries[key]  # type: ignore[return-value]
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def clear(self) -> None:
+        self.entries.clear()
 
 
 @dataclass(frozen=True)
@@ -86,7 +117,7 @@ class Tape:
     accumulation_terms: int  # bound on the terms of any sum formed by a backward pass (rounding margins)
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float64
-    cache: dict = field(default_factory=dict, compare=False, repr=False)  # derived data (backward plans)
+    cache: TapeCache = field(default_factory=TapeCache, compare=False, repr=False)  # derived data, shared by copies
 
     @property
     def n_instructions(self) -> int:

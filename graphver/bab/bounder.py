@@ -1,0 +1,263 @@
+"""Bounding a batch of domains: ordered stages that each tighten the rows' certified lower bounds.
+
+1. ``FbbtStage``: forward-backward bound tightening on the constraints shrinks each box (or proves it
+   empty); constrained problems only.
+2. ``PassStage``: the batched bound pass (``bab.bounding.bound_batch``: IBP, CROWN or alpha, node splits
+   applied) gives the rows' bounds and the linear bounds the later stages read; boxes that left an op's
+   domain are checked for a feasible point where an op is certainly undefined (``check_defined``).
+3. ``LagrangianStage``: the rows' linear bounds plus multipliers times the constraints' linear bounds,
+   the multipliers optimised per domain (constrained problems only).
+4. ``LpStage``: the LP over all linear bounds and their variants, with cutting rounds; its points come
+   back as candidates (``DomainBounds.candidates``) and, for ``bound``, its spatial branching choice.
+
+Each stage reads only its own options and leaves its result in the ``DomainBounds`` it passes on. Every
+stage keeps the better of its bound and the bound before it, so the result is the best of all stages.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from graphver import clock
+from graphver.bab.bounding import BatchBounds, bound_batch, domain_taint
+from graphver.bab.branching import lp_branching
+from graphver.bab.problem import Problem
+from graphver.bounds.fbbt import fbbt
+from graphver.bounds.ibp import DomainMarks, NodeSplits, argument_bounds, domain_error_text, forward_bounds
+from graphver.bounds.lagrangian import lagrangian_lower, lp_multipliers
+from graphver.bounds.lp import lp_lower, point_variant, relaxation_variants
+from graphver.bounds.plan import plan_for
+from graphver.options import BabOptions
+from graphver.report.results import BabStats
+from graphver.tape.evaluate import evaluate_all
+from graphver.tape.reach import nonlinear_support
+
+UNDEFINED_CHECK_BOXES = 128  # boxes per bound call whose points are checked for an undefined, feasible point
+
+
+@dataclass
+class DomainBounds:
+    """A batch of domains as the stages leave it."""
+
+    lower: Tensor  # [B, n] boxes (after FBBT)
+    upper: Tensor
+    split_lo: Tensor  # [B, K] node split intervals
+    split_hi: Tensor
+    empty: Tensor  # [B] proven to hold no feasible point
+    rows: Tensor | None = None  # [B, n_rows] certified lower bounds of the rows
+    passed: BatchBounds | None = None  # the bound pass (node intervals, linear bounds, alphas)
+    lp_choice: tuple | None = None  # (variable [B], point [B]) where the LP suggests a split (-1: none)
+    candidates: list = field(default_factory=list)  # (points [P, n], source) found while bounding
+
+
+class FbbtStage:
+    def __init__(self, problem: Problem, tape, candidates: Tensor, rounds: int, stats: BabStats):
+        self.tape, self.candidates, self.rounds, self.stats = tape, candidates, rounds, stats
+        self.constraint_index = torch.arange(problem.n_rows, tape.n_outputs, device=tape.device)
+        self.active = problem.n_constraints > 0 and rounds > 0
+
+    def run(self, d: DomainBounds) -> None:
+        if not self.active:
+            return
+        before = (d.upper - d.lower).sum()
+        splits = NodeSplits(self.candidates, d.split_lo, d.split_hi)
+        d.lower, d.upper, empty = fbbt(self.tape, d.lower, d.upper, self.constraint_index, splits, self.rounds)
+        d.empty = d.empty | empty
+        self.stats.fbbt_infeasible += int(empty.sum())
+        self.stats.fbbt_shrink += float(before - (d.upper - d.lower).sum())
+
+
+class PassStage:
+    def __init__(self, problem: Problem, tape, exact_tape, candidates: Tensor, options: BabOptions, stats: BabStats):
+        self.problem, self.tape, self.exact_tape = problem, tape, exact_tape
+        self.candidates, self.options, self.stats = candidates, options.bound_options, stats
+
+    def run(self, d: DomainBounds, method: str, alphas: Tensor | None, deadline: float) -> None:
+        splits = NodeSplits(self.candidates, d.split_lo.clone(), d.split_hi.clone())
+        result = bound_batch(self.tape, d.lower, d.upper, splits, method, self.options,
+                             alphas if method == "alpha" else None, deadline=deadline)
+        self.stats.domains_explored += d.lower.shape[0]
+        suspect = result.domain_error & ~d.empty
+        if bool(suspect.any()):
+            bad = torch.nonzero(suspect).flatten()[:UNDEFINED_CHECK_BOXES]
+            check_defined(self.problem, self.exact_tape, d.lower[bad], d.upper[bad])
+        if result.domain_message and self.stats.domain_errors == 0:
+            self.stats.messages.append("a domain left an op's domain (split further): " + result.domain_message)
+        self.stats.domain_errors += int(result.domain_error.sum())
+        d.passed = result
+        d.rows = result.rows_lower[:, : self.problem.n_rows]
+
+
+class LagrangianStage:
+    """max over mu >= 0 of the row's linear bound plus mu times the constraints' linear bounds (each <= 0 on
+    the feasible set), from two starts per domain: the root LP's multipliers and zero (the plain bound)."""
+
+    def __init__(self, problem: Problem, iterations: int, stats: BabStats):
+        self.n_rows, self.iterations, self.stats = problem.n_rows, iterations, stats
+        self.active = problem.n_constraints > 0 and iterations > 0
+        self.multipliers: Tensor | None = None  # the root LP's multipliers [rows, constraint rows]
+        self.scale: Tensor | None = None
+
+    def run(self, d: DomainBounds) -> None:
+        linear = d.passed.linear
+        if not self.active or linear is None or linear.offset is None:
+            return
+        start = time.perf_counter()
+        q = d.passed.rows_lower.shape[1]  # the pass also bounds the negated outputs (rows q..2q-1): not used
+        coef, offset = linear.input_coef[:, :q], linear.offset[:, :q]
+        if self.multipliers is None:  # the root: optimal multipliers of its linear relaxation, by an LP
+            found = lp_multipliers(coef[0], offset[0], d.lower[0], d.upper[0], self.n_rows)
+            self.multipliers = found if found is not None else torch.zeros(
+                self.n_rows, q - self.n_rows, dtype=coef.dtype, device=coef.device)
+            self.scale = self.multipliers.abs() + self.multipliers.abs().mean() + 1.0
+        b = d.lower.shape[0]
+        starts = torch.cat([self.multipliers.expand(b, -1, -1), torch.zeros_like(self.multipliers).expand(b, -1, -1)])
+        both, _ = lagrangian_lower(coef.repeat(2, 1, 1), offset.repeat(2, 1), d.lower.repeat(2, 1), d.upper.repeat(2, 1),
+                                   self.n_rows, self.iterations, start=starts, scale=self.scale)
+        bound = torch.maximum(both[:b], both[b:])
+        # a box that left an op's domain has meaningless linear bounds for some rows: no Lagrangian bound
+        bound = torch.where(d.passed.domain_error[:, None], torch.full_like(bound, -math.inf), bound)
+        self.stats.lagrangian_improved += int((bound > d.rows).any(dim=1).sum())
+        d.rows = torch.maximum(d.rows, bound)
+        self.stats.time_lagrangian += time.perf_counter() - start
+
+
+class LpStage:
+    """LP bounds of every row from the pass's linear bounds and their variants (``graphver.bounds.lp``),
+    re-solved with cuts at the LP point; for ``bound``, the split the LP suggests (``lp_branching``)."""
+
+    def __init__(self, problem: Problem, tape, options: BabOptions, branching: bool, stats: BabStats):
+        self.tape, self.n_rows, self.stats = tape, problem.n_rows, stats
+        self.cut_rounds = options.lp_cut_rounds
+        self.active = problem.n_constraints > 0 and options.lp_bounds
+        self.branching = branching
+        self.plan = None
+        self.support: Tensor | None = None
+        self.root_width: Tensor | None = None
+
+    def output_plan(self):
+        if self.plan is None:
+            targets = self.tape.outputs
+            self.plan = plan_for(self.tape, targets, max(self.tape.instruction_of(int(t)) for t in targets))
+        return self.plan
+
+    def run(self, d: DomainBounds, deadline: float) -> None:
+        linear = d.passed.linear
+        if not self.active or linear is None or linear.offset is None:
+            return
+        start = time.perf_counter()
+        if self.root_width is None:
+            self.root_width = (d.upper - d.lower)[0]
+        result, lower, upper = d.passed, d.lower, d.upper
+        q = self.tape.n_outputs
+        variants = [(linear.input_coef[:, :q], linear.offset[:, :q])]
+        variants += relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi)
+        best = points = multipliers = None
+        for cut_round in range(1 + self.cut_rounds):
+            con_coef = torch.cat([c[:, self.n_rows :] for c, _ in variants], 1)
+            con_offset = torch.cat([o[:, self.n_rows :] for _, o in variants], 1)
+            bounds = []
+            for r in range(self.n_rows):
+                obj_coef = torch.stack([c[:, r] for c, _ in variants], 1)
+                obj_offset = torch.stack([o[:, r] for _, o in variants], 1)
+                bound, found, mu = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower, upper, deadline)
+                bounds.append(bound)
+                if r == 0:
+                    points, multipliers = found, mu
+            self.stats.lp_solved += lower.shape[0] * self.n_rows
+            best = torch.stack(bounds, 1) if best is None else torch.maximum(best, torch.stack(bounds, 1))
+            if cut_round == self.cut_rounds or clock.passed(deadline):
+                break
+            # cuts: the relaxation lines tightest at the LP point (box centre where there is none)
+            at = torch.where(torch.isnan(points), lower + (upper - lower) / 2, points)
+            at = torch.minimum(torch.maximum(at, lower), upper)
+            with torch.no_grad():
+                values = evaluate_all(self.tape, at)
+            values = torch.minimum(torch.maximum(values, result.lo), result.hi)
+            variants.append(point_variant(self.tape, self.output_plan(), result.lo, result.hi, values))
+        best = torch.where(result.domain_error[:, None], torch.full_like(best, -math.inf), best)
+        self.stats.lp_improved += int((best > d.rows).any(dim=1).sum())
+        d.rows = torch.maximum(d.rows, best)
+        has_point = ~torch.isnan(points).any(dim=1)
+        if bool(has_point.any()):
+            inside = torch.minimum(torch.maximum(points[has_point], lower[has_point]), upper[has_point])
+            d.candidates.append((inside, "lp"))
+        if self.branching:
+            if self.support is None:
+                self.support = nonlinear_support(self.tape).to(self.tape.device)
+            mu = multipliers.view(lower.shape[0], len(variants), -1).sum(1)
+            d.lp_choice = lp_branching(self.tape, self.support, points, mu, lower, upper, self.root_width, self.n_rows)
+        self.stats.time_lp += time.perf_counter() - start
+
+
+class DomainBounder:
+    """The stages in order; ``bound`` returns the batch's ``DomainBounds`` with rows of empty domains +inf."""
+
+    def __init__(self, problem: Problem, tape, exact_tape, candidates: Tensor, options: BabOptions, branch_by_lp: bool,
+                 stats: BabStats):
+        self.problem, self.stats = problem, stats
+        self.fbbt = FbbtStage(problem, tape, candidates, options.fbbt_rounds, stats)
+        self.passes = PassStage(problem, tape, exact_tape, candidates, options, stats)
+        self.lagrangian = LagrangianStage(problem, options.lagrangian_iterations, stats)
+        self.lp = LpStage(problem, tape, options, branch_by_lp, stats)
+
+    def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, alphas: Tensor | None,
+              method: str, deadline: float) -> DomainBounds:
+        start = time.perf_counter()
+        empty = torch.zeros(lower.shape[0], dtype=torch.bool, device=lower.device)
+        d = DomainBounds(lower, upper, split_lo, split_hi, empty)
+        self.fbbt.run(d)
+        self.passes.run(d, method, alphas, deadline)
+        self.stats.time_bound += time.perf_counter() - start
+        self.lagrangian.run(d)
+        self.lp.run(d, deadline)
+        # a constraint row certified > 0 on the whole domain: no feasible point in it
+        infeasible = d.empty | (d.passed.rows_lower[:, self.problem.n_rows :] > 0).any(dim=1)
+        if self.problem.n_constraints:
+            self.stats.constraint_infeasible += int(infeasible.sum())
+        d.empty = infeasible
+        d.rows = torch.where(infeasible[:, None], torch.full_like(d.rows, math.inf), d.rows)
+        return d
+
+
+def check_defined(problem: Problem, tape, lower: Tensor, upper: Tensor) -> None:
+    """Raise ``DomainError`` when an op of the rows is undefined at a point of one of the boxes (its centre
+    or a corner) that satisfies every constraint: no split and no constraint can exclude that point, so
+    branch-and-bound would split the region forever. Both facts are certified on the point box in float64
+    (IBP, ``tape`` in float64): the op's argument interval there lies outside its domain at every corner, as
+    the op checks its domain (``domain_taint``), and every constraint row is defined there with an upper
+    bound <= 0 (no tolerance). A region that the constraints exclude (``log(x)`` with ``x >= 0.5``) never
+    raises: its points violate a constraint; nor does a box whose interval leaves a domain only through
+    IBP's overestimate (its points are all defined). Those boxes are split further."""
+    points = torch.cat([lower + (upper - lower) / 2, lower, upper]).to(device=tape.device, dtype=torch.float64)
+    marks = DomainMarks(points.shape[0], points.device)
+    with torch.no_grad():
+        lo, hi = forward_bounds(tape, points, points, None, None, marks)
+    if not bool(marks.bad.any()):
+        return
+    tainted, witnessed = domain_taint(tape, lo, hi)
+    found = witnessed.any(dim=1)
+    if problem.n_constraints:
+        rows = tape.outputs[problem.n_rows :]
+        found &= (~tainted[:, rows] & (hi[:, rows] <= 0)).all(dim=1)
+    if not bool(found.any()):
+        return
+    from graphver.errors import DomainError
+    from graphver.report.results import format_point
+
+    p = int(torch.nonzero(found)[0])
+    node = int(torch.nonzero(witnessed[p])[0])
+    instr = tape.instructions[tape.instruction_of(node)]
+    bounds = argument_bounds(instr, lo[p : p + 1], hi[p : p + 1])
+    bad = torch.zeros(1, instr.size, dtype=torch.bool, device=points.device)
+    bad[0, node - instr.start] = True
+    where = format_point(dict(zip(problem.names, points[p].tolist())))
+    feasible = " that satisfies every constraint" if problem.n_constraints else ""
+    raise DomainError(f"undefined at {where}, a point of the box{feasible}: "
+                      f"{domain_error_text(tape, instr, bounds, bad)} (Or add a constraint that excludes such "
+                      f"points.)")
