@@ -103,7 +103,7 @@ class LagrangianStage:
         self.multipliers: Tensor | None = None  # the root LP's multipliers [rows, constraint rows]
         self.scale: Tensor | None = None
 
-    def run(self, d: DomainBounds) -> None:
+    def run(self, d: DomainBounds, deadline: float) -> None:
         linear = d.passed.linear
         if not self.active or linear is None or linear.offset is None:
             return
@@ -118,7 +118,7 @@ class LagrangianStage:
         b = d.lower.shape[0]
         starts = torch.cat([self.multipliers.expand(b, -1, -1), torch.zeros_like(self.multipliers).expand(b, -1, -1)])
         both, _ = lagrangian_lower(coef.repeat(2, 1, 1), offset.repeat(2, 1), d.lower.repeat(2, 1), d.upper.repeat(2, 1),
-                                   self.n_rows, self.iterations, start=starts, scale=self.scale)
+                                   self.n_rows, self.iterations, start=starts, scale=self.scale, deadline=deadline)
         bound = torch.maximum(both[:b], both[b:])
         # a box that left an op's domain has meaningless linear bounds for some rows: no Lagrangian bound
         bound = torch.where(d.passed.domain_error[:, None], torch.full_like(bound, -math.inf), bound)
@@ -214,7 +214,7 @@ class DomainBounder:
         self.fbbt.run(d)
         self.passes.run(d, method, alphas, deadline)
         self.stats.time_bound += time.perf_counter() - start
-        self.lagrangian.run(d)
+        self.lagrangian.run(d, deadline)
         self.lp.run(d, deadline)
         # a constraint row certified > 0 on the whole domain: no feasible point in it
         infeasible = d.empty | (d.passed.rows_lower[:, self.problem.n_rows :] > 0).any(dim=1)

@@ -23,6 +23,7 @@ from torch import Tensor
 from graphver.bab.bounding import bound_batch
 from graphver.bounds.ibp import NodeSplits
 from graphver.bounds.lagrangian import lagrangian_lower, lp_multipliers
+from graphver.clock import DeadlineReached
 from graphver.options import BoundOptions
 from graphver.tape.tape import Tape
 
@@ -41,7 +42,11 @@ def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], o
     for _ in range(rounds):
         if time.perf_counter() > deadline:
             break
-        result = bound_batch(tape, lower, upper, NodeSplits(nodes, empty_splits, empty_splits.clone()), "crown", options)
+        try:
+            result = bound_batch(tape, lower, upper, NodeSplits(nodes, empty_splits, empty_splits.clone()), "crown",
+                                 options, deadline=deadline)
+        except DeadlineReached:  # the rounds done so far stand
+            break
         if bool(result.domain_error.any()) or result.linear is None or result.linear.offset is None:
             break
         coef, offset = result.linear.input_coef[:, :q], result.linear.offset[:, :q]
@@ -61,7 +66,7 @@ def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], o
                                                                   device=lower.device) for s in starts])
         scale = start.abs() + start.abs().mean() + 1e-3
         bound, _ = lagrangian_lower(all_coef, all_offset, lower.expand(2 * n, -1), upper.expand(2 * n, -1), 1,
-                                    iterations, start=start, scale=scale)
+                                    iterations, start=start, scale=scale, deadline=deadline)
         new_lower = torch.maximum(lower, bound[:n, 0][None])
         new_upper = torch.minimum(upper, -bound[n:, 0][None])
         before = float((upper - lower).sum())

@@ -22,6 +22,7 @@ import math
 import torch
 from torch import Tensor
 
+from graphver import clock
 from graphver.rounding import SLACK_FACTOR, eps_of, gamma, tiny_of, underflow_of
 
 
@@ -76,13 +77,15 @@ def lp_multipliers(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, r
 
 
 def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int, iterations: int = 30,
-                     lr: float = 0.2, start: Tensor | None = None, scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                     lr: float = 0.2, start: Tensor | None = None, scale: Tensor | None = None,
+                     deadline: float | None = None) -> tuple[Tensor, Tensor]:
     """Best Lagrangian lower bound of each of the first ``rows`` rows over each box, and its multipliers.
 
     coef [B, Q, n] and offset [B, Q]: linear lower bounds of the Q outputs, the last Q - rows of which are
     constraint rows ``<= 0``. start: [B, rows, Q - rows] initial multipliers (clamped to >= 0). Adam works
     on mu / scale (``scale`` broadcastable to the multipliers, default 1): with multipliers in the
-    thousands (costs per unit of power), steps must be relative to their size."""
+    thousands (costs per unit of power), steps must be relative to their size. Past ``deadline``
+    (``graphver.clock``) the iterations stop: every multiplier >= 0 gives a valid bound, the best is kept."""
     batch, q, _ = coef.shape
     k = q - rows
     # A row whose linear bound is not finite carries no information. A constraint row then takes no part
@@ -103,6 +106,8 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
     nu = (best_mu / scale).clone().requires_grad_(True)
     optimizer = torch.optim.Adam([nu], lr=lr)
     for _ in range(iterations):
+        if clock.passed(deadline):
+            break
         optimizer.zero_grad()
         bound = combined_lower(nu * scale * mask, coef, offset, lower, upper, rows)
         (-torch.nan_to_num(bound, nan=0.0, neginf=0.0, posinf=0.0).sum()).backward()

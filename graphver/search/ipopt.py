@@ -30,6 +30,7 @@ from graphver.tape.evaluate import evaluate
 from graphver.tape.reach import input_dependencies
 from graphver.tape.tape import Tape
 
+ITERATION_EVALUATIONS = 2  # Jacobian-sized evaluations that must fit in the time left (see too_slow)
 EXACT_HESSIAN_LIMIT = 200  # variables up to which the exact (dense) Hessian is used by default
 IPOPT_INF = 1e20  # IPOPT reads bounds beyond 1e19 as infinite
 CONSTRAINT_TOL = 1e-9  # absolute constraint violation IPOPT must reach to report convergence
@@ -279,6 +280,7 @@ class ValueSearch:
         self.exact = use_exact_hessian(hessian, self.tape.n_inputs)
         self.nlps: dict = {}
         self.cursor = 0  # rotation over "all" rows across calls
+        self.evaluation_seconds: float | None = None  # one forward evaluation of the tape, measured once
 
     def nlp(self, row: int | None) -> TapeNLP:
         if row not in self.nlps:
@@ -290,6 +292,19 @@ class ValueSearch:
             else:
                 self.nlps[row] = TapeNLP(self.tape, row, **limits)
         return self.nlps[row]
+
+    def too_slow(self, x: np.ndarray, row: int | None, left: float) -> bool:
+        """Whether one IPOPT iteration may not fit in the ``left`` seconds: IPOPT checks its wall-time limit
+        between iterations only, and an iteration evaluates a Jacobian, about one gradient per row of the
+        NLP (on a tape of 10**5 nodes with hundreds of rows: seconds). The gradient of one row is timed once;
+        a call is skipped unless ``ITERATION_EVALUATIONS`` iterations' worth fit in the time left."""
+        if self.evaluation_seconds is None:
+            start = time.perf_counter()
+            point = torch.as_tensor(x[None]).clone().requires_grad_(True)
+            torch.autograd.grad(evaluate(self.tape, point)[0, 0], point)
+            self.evaluation_seconds = time.perf_counter() - start
+        nlp_rows = len(self.constraints[0]) + (self.n_rows if row is None else 1) + 1
+        return self.evaluation_seconds * nlp_rows * ITERATION_EVALUATIONS > left
 
     def assignments(self, starts: np.ndarray) -> list[tuple[int, int | None]]:
         """(start index, row) per call; row None is the epigraph of all rows."""
@@ -315,7 +330,7 @@ class ValueSearch:
         runs = []
         for s, row in self.assignments(starts):
             remaining = min(self.time_limit, deadline - time.perf_counter())
-            if remaining <= 0.01:
+            if remaining <= 0.01 or self.too_slow(starts[s], row, deadline - time.perf_counter()):
                 break
             runs.append(self.nlp(row).solve(starts[s], lower[s], upper[s], self.max_iter, remaining))
         return runs
