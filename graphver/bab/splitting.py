@@ -19,7 +19,6 @@ from graphver.bab.bounder import DomainBounder, DomainBounds
 from graphver.bab.branching import NODE_HEURISTICS, BranchContext, InputWidthScore
 from graphver.bab.domains import Domains
 from graphver.bab.problem import Goal
-from graphver.bounds.plan import plan_for
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
 
@@ -35,7 +34,6 @@ class Splitter:
         self.node_heuristic = NODE_HEURISTICS[options.node_heuristic](options.branch_points)
         self.generator = generator
         self.node_win_rate = 1.0  # recent share of trial node splits that beat the input split
-        self.plan = None
         self.deadline = float("inf")
         self.found: list = []  # candidate points the bounding stages produced, for the incumbent
 
@@ -62,12 +60,6 @@ class Splitter:
             kept = torch.zeros(d.lower.shape[0], 0, dtype=d.lower.dtype, device=d.lower.device)
         return Domains(d.lower, d.upper, split_lo, split_hi, lower_bound, proven, depth, self.goal.binding_row(rows),
                        *choice, kept.to(d.lower.device))
-
-    def output_plan(self):
-        if self.plan is None:
-            targets = self.tape.outputs
-            self.plan = plan_for(self.tape, targets, max(self.tape.instruction_of(int(t)) for t in targets))
-        return self.plan
 
     def decide(self, d: DomainBounds, row: Tensor):
         """Each domain's best input split and best node split (scores from its own bound pass)."""
