@@ -85,6 +85,11 @@ def may_underflow(product: Tensor, a: Tensor, b: Tensor) -> Tensor:
     return (a != 0) & (b != 0) & (product.abs() < 2.0 * normal_of(product))
 
 
+def magnitude(term: Tensor, size: Tensor) -> Tensor:
+    """|term| * size, with 0 * inf taken as 0."""
+    return torch.nan_to_num(term.abs() * size, nan=0.0)
+
+
 def term_slack(term: Tensor, size: Tensor, underflowed: Tensor, floor: float) -> Tensor:
     """Slack of coefficient terms that multiply node values of magnitude ``size``: ``|term| * size``, plus
     ``floor * size`` where the term may have underflowed; 0 * inf is taken as 0."""

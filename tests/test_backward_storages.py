@@ -115,7 +115,7 @@ def test_storages_agree_on_random_tapes():
     assert len(compared) >= 30
 
 
-def network(seed: int, n_inputs: int = 34, hidden: int = 12):
+def network(seed: int, n_inputs: int = 34, hidden: int = 12, offset: float = 0.0):
     """A model with two dense layers (fan-in >= 32: the tape prefers dense storage) and physics-like terms."""
     gen = torch.Generator().manual_seed(seed)
     m = gv.Model(f"net{seed}")
@@ -126,7 +126,8 @@ def network(seed: int, n_inputs: int = 34, hidden: int = 12):
 
     acts = [gv.tanh, gv.sigmoid, gv.sin, lambda h: gv.Max(h, 0)]
     layer = [acts[j % 4](sum(weight() * xi for xi in x) + 0.1 * j) for j in range(hidden)]
-    second = [gv.tanh(sum(weight() * h for h in layer) + sum(weight() * xi for xi in x[:32])) for _ in range(3)]
+    second = [gv.tanh(sum(weight() * h for h in layer) + sum(weight() * xi for xi in x[:32]) + offset * k)
+              for k in range(3)]
     outputs = [second[0] * second[1] + gv.exp(second[2]), second[1] - layer[0] * x[0], second[2] ** 2]
     tape = m.compile(outputs)
     return m, tape
@@ -154,6 +155,24 @@ def test_storages_agree_on_dense_layers(seed):
     linear = torch.einsum("bqn,bpn->bpq", dense.input_coef[:, :q], points) + dense.offset[:, None, :q]
     assert bool((values >= linear).all())
     assert bool((values >= dense.lower[:, None, :q]).all()) and bool((-values >= dense.lower[:, None, q:]).all())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_intermediate_bounds_agree_on_both_storages(seed):
+    """Refining every marked node (each pass from one instruction's outputs: the dense storage enters
+    through a linear instruction, on the columns of the targets' ancestors, in chunks of targets) gives
+    the sparse storage's intervals, with one chunk and with chunks of a single target."""
+    m, tape = network(seed, offset=0.3)
+    gen = torch.Generator().manual_seed(20 + seed)
+    centre = (torch.rand(2, tape.n_inputs, generator=gen, dtype=DT) * 2 - 1) * 0.5
+    lower, upper = centre - 0.4, centre + 0.4
+    with torch.no_grad():
+        reference = node_bounds(tape, lower, upper, "crown", BoundOptions(backward="sparse"))
+        for chunk in (2**24, 2):
+            dense = node_bounds(tape, lower, upper, "crown", BoundOptions(backward="dense", max_chunk_elements=chunk))
+            for a, b, what in zip(reference, dense, ("lower", "upper")):
+                assert_close(a, b, f"node {what} bounds, chunk {chunk}")
+    assert any(i.kind == "linear" and i.refine.numel() for i in tape.instructions)
 
 
 def test_alpha_on_dense_storage_is_at_least_as_tight_as_crown():

@@ -34,7 +34,7 @@ def nonlinear_steps(tape: Tape, storage, lo: Tensor, hi: Tensor):
 
 def per_coefficient(storage, step, values: Tensor) -> Tensor:
     """Values per output node [B, size] repeated for every coefficient of the step (the parameter layout)."""
-    return storage.from_entries(step, storage.per_entry(step, values))
+    return storage.as_parameters(step, storage.per_entry(step, values))
 
 
 def initial_alphas(tape: Tape, storage, lo: Tensor, hi: Tensor) -> Alphas:
@@ -51,6 +51,17 @@ def constant_alphas(tape: Tape, storage, lo: Tensor, value: float) -> Alphas:
     batch = lo.shape[0]
     return {step.instruction: torch.full((2, *storage.parameter_shape(step, batch)), value, dtype=lo.dtype, device=lo.device)
             for step in storage.steps() if tape.instructions[step.instruction].kind != "linear"}
+
+
+def placed(parts: list[tuple[Tensor, Tensor]], shape) -> Tensor:
+    """Dense parameters [2, B, rows of a chunk, size] of chunks of rows (each with its row indices) as the
+    parameters [2, B, rows, size] of all rows (``shape[2]``; zero on rows of chunks that do not reach the
+    instruction, which do not use them)."""
+    first = parts[0][1]
+    out = first.new_zeros(first.shape[0], first.shape[1], shape[2], shape[3])
+    for index, values in parts:
+        out[:, :, index.to(out.device)] = values
+    return out
 
 
 def flatten_alphas(alphas: Alphas) -> Tensor:
@@ -149,27 +160,33 @@ def alpha_bounds(
     batch = lo.shape[0]
     chunks = storage_chunks(tape, targets, upto, storage, batch, max_elements if storage == "dense" else None, whole=True)
     best = crown.lower.clone()
-    found: list[Alphas] = []
+    found: list[tuple[Tensor, Alphas]] = []
+    # the parameter layout of one pass over all rows (what the result's ``alphas`` and ``start`` hold)
+    whole = chunks[0][1] if len(chunks) == 1 else storage_chunks(tape, targets, upto, storage, batch, None, whole=True)[0][1]
     full = None
     if start is not None and start.numel():
-        template = {k: v.detach() for k, v in initial_alphas(tape, chunks[0][1], lo, hi).items()}
-        if storage == "dense":  # the layout of all rows at once
-            rows = 2 * targets.numel()
-            template = {k: v.new_zeros(v.shape[0], v.shape[1], rows, v.shape[3]) for k, v in template.items()}
+        template = {k: v.detach() for k, v in constant_alphas(tape, whole, lo, 0.0).items()}
         full = unflatten_alphas(start, template) if template else None
     stop = False
     for rows, part in chunks:
         alphas = initial_alphas(tape, part, lo, hi)
         if not alphas:
-            return crown
+            continue
         if full is not None:
-            alphas = {k: (v.index_select(2, rows) if storage == "dense" else v).detach().clone().requires_grad_(True)
-                      for k, v in full.items()}
+            alphas = {k: (full[k].index_select(2, rows) if storage == "dense" else full[k]).detach().clone().requires_grad_(True)
+                      for k in alphas}
         if not stop:
             chunk_best, stop = optimise(tape, part, lo, hi, alphas, best[:, rows], iterations, lr, full is not None,
                                         deadline)
             best[:, rows] = chunk_best
-        found.append(alphas)
-    joined = {k: torch.cat([alphas[k].detach() for alphas in found], 2) if storage == "dense" else found[0][k].detach()
-              for k in found[0]}
+        found.append((rows, alphas))
+    if not found:
+        return crown
+    if storage == "dense":
+        shapes = {step.instruction: (2, *whole.parameter_shape(step, batch)) for step in whole.steps()
+                  if tape.instructions[step.instruction].kind != "linear"}
+        joined = {k: placed([(rows, alphas[k].detach()) for rows, alphas in found if k in alphas], shape)
+                  for k, shape in shapes.items()}
+    else:
+        joined = {k: v.detach() for k, v in found[0][1].items()}
     return with_lower(crown, best, flatten_alphas(joined))

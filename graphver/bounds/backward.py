@@ -30,13 +30,13 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from graphver.bounds.dense import DenseSteps, DenseStorage, chunk_rows, prefers_dense
+from graphver.bounds.dense import DenseSteps, DenseStorage, dense_chunks, prefers_dense
 from graphver.bounds.ibp import argument_bounds
 from graphver.bounds.plan import plan_for
-from graphver.bounds.sparse import SparseStorage, magnitude
+from graphver.bounds.sparse import SparseStorage
 from graphver.clock import check
 from graphver.errors import OptionError
-from graphver.rounding import coefficient_floor, concretised_lower, may_underflow, term_slack
+from graphver.rounding import coefficient_floor, concretised_lower, magnitude, may_underflow, term_slack
 from graphver.tape.tape import Tape
 
 STORAGES = ("auto", "sparse", "dense")
@@ -55,11 +55,13 @@ class CoefficientStorage(Protocol):
     rows: int
 
     def steps(self) -> list: ...  # handles with ``.instruction``, in backward order
-    def start(self, lo: Tensor) -> Tensor: ...  # the coefficient state at the start (query rows)
+    # the coefficients at the start (query rows) and the rows' bias, slack and constant error so far
+    def start(self, lo: Tensor, size: Tensor, floor: float) -> tuple[Tensor, Tensor, Tensor, Tensor]: ...
     def outputs(self, lam: Tensor, step) -> Tensor | None: ...  # gather the coefficients on the outputs
     def at_outputs(self, step, values: Tensor) -> Tensor: ...
     def per_entry(self, step, values: Tensor) -> Tensor: ...
-    def from_entries(self, step, flat: Tensor) -> Tensor: ...
+    def as_parameters(self, step, flat: Tensor) -> Tensor: ...  # per-entry values -> parameter layout
+    def from_entries(self, step, flat: Tensor) -> Tensor: ...  # per-entry values -> coefficient layout
     def parameter_shape(self, step, batch: int) -> tuple[int, ...]: ...
     def row_sum(self, step, values: Tensor) -> Tensor: ...  # layout -> [B, rows]
     def through_weights(self, lam: Tensor, step, coef: Tensor, size: Tensor, floor: float) -> tuple[Tensor, Tensor]: ...
@@ -116,18 +118,20 @@ def choose_storage(tape: Tape, backward: str) -> str:
 def storage_chunks(tape: Tape, targets: Tensor, upto: int, storage: str, batch: int, max_elements: int | None,
                    whole: bool = False) -> list[tuple[Tensor, CoefficientStorage]]:
     """The storages of one pass from ``targets`` at ``upto`` and the query rows (indices into the 2Q rows)
-    each covers. Dense: consecutive rows, ``batch x rows x width <= max_elements`` each. Sparse: one plan, or
+    each covers. Dense: chunks of targets (rows ``+z`` and ``-z`` of each), ``batch x rows x columns <=
+    max_elements`` each (``dense_chunks``). Sparse: one plan, or
     plans of chunks of the targets above ``batch x entries > max_elements`` unless ``whole`` (one plan keeps
     one layout of per-step coefficients and relaxation parameters)."""
     q = targets.numel()
     device = tape.device
     if storage == "dense":
-        nodes = torch.cat([targets, targets]).to(device)
-        signs = torch.cat([torch.ones(q, dtype=tape.dtype), -torch.ones(q, dtype=tape.dtype)]).to(device)
-        chunk = chunk_rows(tape, upto, batch, 2 * q, max_elements or 2**62)
-        return [(torch.arange(begin, min(2 * q, begin + chunk), device=device),
-                 DenseStorage(tape, nodes[begin : begin + chunk], signs[begin : begin + chunk], upto))
-                for begin in range(0, 2 * q, chunk)]
+        parts = []
+        for part in dense_chunks(tape, targets, upto, batch, max_elements):
+            part = part.to(device)
+            nodes = targets.to(device)[part]
+            signs = torch.cat([torch.ones(len(part), dtype=tape.dtype), -torch.ones(len(part), dtype=tape.dtype)])
+            parts.append((torch.cat([part, part + q]), DenseStorage(tape, torch.cat([nodes, nodes]), signs.to(device), upto)))
+        return parts
     plan = plan_for(tape, targets, upto)
     chunks = 1 if whole or max_elements is None else max(1, math.ceil(batch * plan.entries / max_elements))
     if chunks == 1:
@@ -174,12 +178,10 @@ def run_pass(tape: Tape, storage: CoefficientStorage, lo: Tensor, hi: Tensor, al
     also the linear bounds at the inputs and the per-step coefficients. ``check(deadline)`` runs before
     every step (``DeadlineReached``)."""
     batch = lo.shape[0]
-    lam = storage.start(lo)
-    bias = torch.zeros(batch, storage.rows, dtype=lo.dtype, device=lo.device)
-    slack = torch.zeros_like(bias)
-    constant_error = torch.zeros_like(bias)  # errors that are not roundings of this pass (constants)
     size = torch.maximum(lo.abs(), hi.abs())
     floor = coefficient_floor(tape.accumulation_terms, lo)
+    # constant_error: the errors that are not roundings of this pass (stored constants)
+    lam, bias, slack, constant_error = storage.start(lo, size, floor)
     kept: dict[int, Tensor] = {}
     for step in storage.steps():
         check(deadline)
@@ -243,7 +245,7 @@ def joined(parts: list[tuple[Tensor, LinearBounds]], rows: int) -> LinearBounds:
     steps = None
     if first.steps is not None:
         assert first.storage == "dense", "a sparse pass that keeps its steps runs on one plan"
-        steps = DenseSteps.joined([part.steps for _, part in parts], [len(index) for index, _ in parts], first.tape)
+        steps = DenseSteps.joined([part.steps for _, part in parts], [index for index, _ in parts], rows, first.tape)
     return LinearBounds(place("lower"), place("input_coef", *n_inputs), place("offset"), steps, first.storage,
                         tape=first.tape)
 

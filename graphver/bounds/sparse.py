@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from graphver.bounds.plan import BackwardPlan, PlanStep
-from graphver.rounding import may_underflow, term_slack
+from graphver.rounding import magnitude, may_underflow, term_slack
 from graphver.tape.tape import Tape
 
 
@@ -24,9 +24,6 @@ def per_row(values: Tensor, rows: Tensor, n_rows: int) -> Tensor:
     return out.index_add(1, rows, values)
 
 
-def magnitude(term: Tensor, size: Tensor) -> Tensor:
-    """|term| * size, with 0 * inf taken as 0."""
-    return torch.nan_to_num(term.abs() * size, nan=0.0)
 
 
 class SparseStorage:
@@ -42,10 +39,11 @@ class SparseStorage:
     def steps(self):
         return self.plan.steps
 
-    def start(self, lo: Tensor) -> Tensor:
+    def start(self, lo: Tensor, size: Tensor, floor: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         lam = torch.zeros(lo.shape[0], self.plan.entries, dtype=lo.dtype, device=lo.device)
         lam[:, self.plan.start_entries] = self.plan.start_values.to(lo.dtype)
-        return lam
+        zero = torch.zeros(lo.shape[0], self.rows, dtype=lo.dtype, device=lo.device)
+        return lam, zero, zero.clone(), zero.clone()
 
     def outputs(self, lam: Tensor, step: PlanStep) -> Tensor:
         return lam[:, step.begin : step.end].clone()
@@ -55,6 +53,9 @@ class SparseStorage:
 
     def per_entry(self, step: PlanStep, values: Tensor) -> Tensor:
         return values.index_select(1, step.local)
+
+    def as_parameters(self, step: PlanStep, flat: Tensor) -> Tensor:
+        return flat
 
     def from_entries(self, step: PlanStep, flat: Tensor) -> Tensor:
         return flat

@@ -1,7 +1,7 @@
 """Reachability on a tape: which nodes and inputs a node depends on, computed with scipy sparse matrices.
 
-- ``reach``: the ancestors of target nodes (the entries a backward pass from them can make non-zero,
-  ``graphver.bounds.plan``);
+- ``reach``: the ancestors of each target node (the entries a backward pass from them can make non-zero,
+  ``graphver.bounds.plan``); ``ancestors``: their union (the columns of a dense pass);
 - ``input_dependencies``: the inputs each output depends on (the sparsity of its gradient, for IPOPT);
 - ``nonlinear_support``: the inputs that enter each output through a nonlinear op (splitting the others
   cannot tighten the output's relaxation; LP branching).
@@ -39,6 +39,26 @@ def reach(tape: Tape, targets: np.ndarray, upto: int) -> sp.csr_matrix:
         reached = reached + move @ out
         reached.data[:] = True
     return reached
+
+
+def ancestors(tape: Tape, targets: np.ndarray, upto: int) -> np.ndarray:
+    """Boolean [width] mask of the targets and their ancestors (``width`` as in ``reach``): one sweep, for
+    when the union is all that is needed."""
+    width = tape.instructions[upto].stop if upto >= 0 else tape.n_inputs
+    mask = np.zeros(width, dtype=bool)
+    mask[targets] = True
+    for index in range(upto, -1, -1):
+        instr = tape.instructions[index]
+        out = mask[instr.start : instr.stop]
+        if not out.any():
+            continue
+        if instr.kind == "linear":
+            rows, cols = instr.rows.cpu().numpy(), instr.cols.cpu().numpy()
+            mask[cols[out[rows]]] = True
+        else:
+            for argument in instr.args:
+                mask[argument.cpu().numpy()[out]] = True
+    return mask
 
 
 def input_dependencies(tape: Tape, outputs: list[int]) -> list[np.ndarray]:
