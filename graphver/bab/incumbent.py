@@ -13,9 +13,12 @@ import math
 import torch
 from torch import Tensor
 
+from graphver import clock
 from graphver.bab.problem import Goal, Problem
 from graphver.report.results import BabStats
 from graphver.tape.evaluate import evaluate
+
+EVALUATION_ELEMENTS = 2**23  # node values per chunk of candidate points (64 MiB in float64)
 
 
 class Incumbent:
@@ -29,12 +32,22 @@ class Incumbent:
         self.value = math.inf
         self.point: Tensor | None = None  # [n] float64, on the CPU
 
-    def consider(self, points: Tensor, source: str) -> None:
-        """Evaluate candidate points [P, n]; keep the best as the incumbent, noting its ``source``."""
+    def consider(self, points: Tensor, source: str, deadline: float | None = None) -> None:
+        """Evaluate candidate points [P, n]; keep the best as the incumbent, noting its ``source``. The
+        points are evaluated in chunks of ``EVALUATION_ELEMENTS`` node values; past ``deadline`` the rest
+        are dropped (on a tape of 10**5 nodes a thousand samples take seconds)."""
         if points.numel() == 0:
             return
+        chunk = max(1, EVALUATION_ELEMENTS // max(1, self.tape.n_nodes))
+        parts = []
         with torch.no_grad():
-            out = evaluate(self.tape, points.to(device=self.tape.device, dtype=torch.float64))
+            for begin in range(0, points.shape[0], chunk):
+                if parts and clock.passed(deadline):
+                    break
+                part = points[begin : begin + chunk].to(device=self.tape.device, dtype=torch.float64)
+                parts.append(evaluate(self.tape, part))
+        out = torch.cat(parts)
+        points = points[: out.shape[0]]
         values = self.goal.aggregate(out[:, : self.n_rows])
         ok = torch.isfinite(values)
         if self.constrained:

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from graphver import clock
 from graphver.bab.domains import Domains
-from graphver.bab.incumbent import Incumbent
+from graphver.bab.incumbent import EVALUATION_ELEMENTS, Incumbent
 from graphver.bab.problem import Goal, Problem
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
@@ -80,11 +80,12 @@ class IncumbentSearch:
         if self.problem.starts is not None:
             given = torch.minimum(torch.maximum(self.problem.starts.to(lower), lower), upper)
             self.incumbent.consider(given, "given start")
-        self.incumbent.consider(candidates, "sampling")
+        self.incumbent.consider(candidates, "sampling", deadline)
         if clock.passed(deadline):
             self.stats.time_search += time.perf_counter() - start
             return
-        found = self.pgd(candidates, lower.expand_as(candidates), upper.expand_as(candidates), keep=opts.pgd_domains)
+        found = self.pgd(candidates, lower.expand_as(candidates), upper.expand_as(candidates), opts.pgd_domains,
+                         deadline)
         self.polish(lower, upper, deadline)
         if self.ipopt is not None and not clock.passed(deadline):
             # starts: the box centre, the incumbent, then the best other samples and projected-gradient points
@@ -102,24 +103,32 @@ class IncumbentSearch:
         """The search of one round: children's centres, and projected gradient and IPOPT when due."""
         start = time.perf_counter()
         opts = self.options
-        self.incumbent.consider(children.lower + (children.upper - children.lower) / 2, "domain centre")
+        self.incumbent.consider(children.lower + (children.upper - children.lower) / 2, "domain centre", deadline)
         if opts.pgd_every and self.stats.rounds % opts.pgd_every == 0 and not clock.passed(deadline):
             worst = children.select(torch.argsort(children.lower_bound)[: opts.pgd_domains])
             centres = worst.lower + (worst.upper - worst.lower) / 2
-            self.pgd(centres, worst.lower, worst.upper, keep=opts.pgd_domains)
+            self.pgd(centres, worst.lower, worst.upper, opts.pgd_domains, deadline)
             self.polish(lower, upper, deadline)
         if self.ipopt_due() and not clock.passed(deadline):
             self.periodic_ipopt(children, deadline)
         self.stats.time_search += time.perf_counter() - start
 
-    def pgd(self, starts: Tensor, lower: Tensor, upper: Tensor, keep: int) -> Tensor:
-        if self.options.pgd_steps <= 0 or starts.numel() == 0:
+    def pgd(self, starts: Tensor, lower: Tensor, upper: Tensor, keep: int, deadline: float) -> Tensor:
+        """Projected gradient from the ``keep`` best of ``starts`` (chosen by their value, evaluated in
+        chunks until the deadline; unevaluated ones come last)."""
+        if self.options.pgd_steps <= 0 or starts.numel() == 0 or clock.passed(deadline):
             return starts[:0]
+        chunk = max(1, EVALUATION_ELEMENTS // max(1, self.tape.n_nodes))
+        values = torch.full((starts.shape[0],), math.inf, dtype=starts.dtype, device=starts.device)
         with torch.no_grad():
-            values = torch.nan_to_num(self.value(starts), nan=math.inf)
-        order = torch.argsort(values)[:keep]
-        found = projected_gradient(self.value, starts[order], lower[order], upper[order], self.options.pgd_steps)
-        self.incumbent.consider(found, "projected gradient")
+            for begin in range(0, starts.shape[0], chunk):
+                if begin and clock.passed(deadline):
+                    break
+                values[begin : begin + chunk] = torch.nan_to_num(self.value(starts[begin : begin + chunk]), nan=math.inf)
+        order = torch.argsort(values, stable=True)[:keep]
+        found = projected_gradient(self.value, starts[order], lower[order], upper[order], self.options.pgd_steps,
+                                   deadline)
+        self.incumbent.consider(found, "projected gradient", deadline)
         return found
 
     def polish(self, lower: Tensor, upper: Tensor, deadline: float) -> None:
@@ -133,7 +142,7 @@ class IncumbentSearch:
             point = self.incumbent.point.to(device=lower.device, dtype=lower.dtype)[None]
             half = (upper - lower) * radius
             box_low, box_high = torch.maximum(point - half, lower), torch.minimum(point + half, upper)
-            found = projected_gradient(self.value, point, box_low, box_high, self.options.pgd_steps)
+            found = projected_gradient(self.value, point, box_low, box_high, self.options.pgd_steps, deadline)
             self.incumbent.consider(found, "projected gradient")
 
     def local_search(self, starts: Tensor, lower: Tensor, upper: Tensor, deadline: float) -> None:

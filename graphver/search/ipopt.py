@@ -30,8 +30,9 @@ from graphver.tape.evaluate import evaluate
 from graphver.tape.reach import input_dependencies
 from graphver.tape.tape import Tape
 
-ITERATION_EVALUATIONS = 2  # Jacobian-sized evaluations that must fit in the time left (see too_slow)
+ITERATION_EVALUATIONS = 2  # iterations that must fit in the time left (see ValueSearch.run)
 EXACT_HESSIAN_LIMIT = 200  # variables up to which the exact (dense) Hessian is used by default
+HESSIAN_GRADIENTS = 3  # one exact Hessian of n variables costs about this many gradients per variable
 IPOPT_INF = 1e20  # IPOPT reads bounds beyond 1e19 as infinite
 CONSTRAINT_TOL = 1e-9  # absolute constraint violation IPOPT must reach to report convergence
 BAD_VALUE = 1e20  # what IPOPT sees where the tape is NaN or infinite: a point to back off from
@@ -293,18 +294,19 @@ class ValueSearch:
                 self.nlps[row] = TapeNLP(self.tape, row, **limits)
         return self.nlps[row]
 
-    def too_slow(self, x: np.ndarray, row: int | None, left: float) -> bool:
-        """Whether one IPOPT iteration may not fit in the ``left`` seconds: IPOPT checks its wall-time limit
-        between iterations only, and an iteration evaluates a Jacobian, about one gradient per row of the
-        NLP (on a tape of 10**5 nodes with hundreds of rows: seconds). The gradient of one row is timed once;
-        a call is skipped unless ``ITERATION_EVALUATIONS`` iterations' worth fit in the time left."""
+    def iteration_seconds(self, x: np.ndarray, row: int | None, exact: bool) -> float:
+        """An estimate of one IPOPT iteration's seconds: IPOPT checks its wall-time limit between iterations
+        only, and an iteration evaluates a Jacobian, about one gradient per row of the NLP (on a tape of
+        10**5 nodes with hundreds of rows: seconds), and an exact Hessian about ``HESSIAN_GRADIENTS``
+        gradients per variable. The gradient of one row is timed once."""
         if self.evaluation_seconds is None:
             start = time.perf_counter()
             point = torch.as_tensor(x[None]).clone().requires_grad_(True)
             torch.autograd.grad(evaluate(self.tape, point)[0, 0], point)
             self.evaluation_seconds = time.perf_counter() - start
         nlp_rows = len(self.constraints[0]) + (self.n_rows if row is None else 1) + 1
-        return self.evaluation_seconds * nlp_rows * ITERATION_EVALUATIONS > left
+        hessian = self.tape.n_inputs * HESSIAN_GRADIENTS if exact else 0
+        return self.evaluation_seconds * (nlp_rows + hessian)
 
     def assignments(self, starts: np.ndarray) -> list[tuple[int, int | None]]:
         """(start index, row) per call; row None is the epigraph of all rows."""
@@ -329,10 +331,16 @@ class ValueSearch:
         starts = np.clip(starts, lower, upper)
         runs = []
         for s, row in self.assignments(starts):
-            remaining = min(self.time_limit, deadline - time.perf_counter())
-            if remaining <= 0.01 or self.too_slow(starts[s], row, deadline - time.perf_counter()):
+            left = deadline - time.perf_counter()
+            remaining = min(self.time_limit, left)
+            # a call is skipped unless ITERATION_EVALUATIONS iterations fit in the time left; the exact
+            # Hessian is kept only while they fit in the call's own budget (else limited-memory)
+            if remaining <= 0.01 or self.iteration_seconds(starts[s], row, False) * ITERATION_EVALUATIONS > left:
                 break
-            runs.append(self.nlp(row).solve(starts[s], lower[s], upper[s], self.max_iter, remaining))
+            nlp = self.nlp(row)
+            nlp.exact_hessian = self.exact and (self.iteration_seconds(starts[s], row, True) * ITERATION_EVALUATIONS
+                                                <= remaining)
+            runs.append(nlp.solve(starts[s], lower[s], upper[s], self.max_iter, remaining))
         return runs
 
 

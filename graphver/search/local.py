@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from graphver import clock
+
 ValueFn = Callable[[Tensor], Tensor]
 
 
@@ -33,15 +35,19 @@ def corners(lower: Tensor, upper: Tensor, count: int, generator: torch.Generator
     return points.reshape(-1, n)
 
 
-def projected_gradient(value: ValueFn, start: Tensor, lower: Tensor, upper: Tensor, steps: int) -> Tensor:
+def projected_gradient(value: ValueFn, start: Tensor, lower: Tensor, upper: Tensor, steps: int,
+                       deadline: float | None = None) -> Tensor:
     """Minimise ``value`` from ``start`` [P, n] inside [lower, upper] (each [P, n]) by signed projected
-    gradient steps (step = width/8, halved every few steps). Returns the best point seen per start."""
+    gradient steps (step = width/8, halved every few steps). Returns the best point seen per start; past
+    ``deadline`` (checked before each step) the steps stop there."""
     x = start.clone()
     best_x = x.clone()
     with torch.no_grad():
         best_v = torch.nan_to_num(value(x), nan=torch.inf)
     step = (upper - lower) / 8
     for iteration in range(steps):
+        if clock.passed(deadline):
+            break
         x = x.detach().requires_grad_(True)
         v = value(x)
         grad, = torch.autograd.grad(torch.nan_to_num(v, nan=0.0).sum(), x)
