@@ -53,8 +53,9 @@ def main() -> int:
     parser.add_argument("--cap", type=float, default=120.0, help="seconds per pass")
     parser.add_argument("--only", nargs="*", default=None, help="keep instances whose path contains one of these")
     parser.add_argument("--out", type=Path, default=None, help="also write the table as markdown")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     lines = ["| instance | crown root | s | alpha root | s | alpha >= crown |", "|---|---|---|---|---|---|"]
     print(lines[0])
     failures = 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import runpy
 import sys
 import time
@@ -471,9 +472,31 @@ def main() -> None:
 
 
 def run() -> None:
-    """The ``graphver`` program: the commands' timeouts count the process's start-up (graphver.clock)."""
+    """The ``graphver`` program: the commands' timeouts count the process's start-up (graphver.clock), and
+    the process leaves as soon as a command has written its results (``leave``)."""
     clock.started_as_command()
-    main()
+    try:
+        main()
+    except SystemExit as stop:
+        leave(stop.code)
+    leave(0)
+
+
+def leave(code) -> None:
+    """Flush the output and end the process at once. An orderly interpreter shutdown frees every tensor
+    and cache one by one: after a run on a 10**5-node tape, seconds past the end of the timeout. Results
+    are written and closed by then (every file is written inside a ``with``)."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+            pass
+    os._exit(code)
 
 
 @main.command(help="Prove or refute the property `prop` of FILE over the model's box by branch-and-bound.\n\n"

@@ -316,3 +316,17 @@ def test_constrained_model_file_and_infeasible_exit_codes(tmp_path):
     assert bound.exit_code == cli.EXIT_OK and "INFEASIBLE" in bound.output
     verify = run("verify", path)
     assert verify.exit_code == cli.EXIT_OK and "INFEASIBLE" in verify.output
+
+
+def test_the_program_flushes_and_leaves_with_the_commands_exit_code(tmp_path):
+    """``graphver`` ends the process right after a command (``cli.leave``): what was printed, unflushed,
+    still arrives, and the exit code is the command's (usage error 2, a message code 1, success 0)."""
+    script = ("import sys; from graphver import cli; sys.stdout.write('partial line'); "
+              "sys.argv = ['graphver'] + sys.argv[1:]; cli.run()")
+    usage = subprocess.run([sys.executable, "-c", script, "no-such-command"], capture_output=True, text=True)
+    assert usage.returncode == 2 and usage.stdout.startswith("partial line") and "No such command" in usage.stderr
+    helped = subprocess.run([sys.executable, "-c", script, "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "Usage: graphver" in helped.stdout
+    message = subprocess.run([sys.executable, "-c", "from graphver import cli; cli.leave('stopped: why')"],
+                             capture_output=True, text=True)
+    assert message.returncode == 1 and "stopped: why" in message.stderr
