@@ -11,6 +11,7 @@ those of CROWN (IBP intersected), computed once.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import torch
@@ -20,6 +21,9 @@ from graphver.bounds.backward import Alphas, LinearBounds, backward_pass, choose
 from graphver.bounds.ibp import argument_bounds
 from graphver.clock import DeadlineReached, passed
 from graphver.tape.tape import Tape
+
+
+ALPHA_PASS_COST = 3.0  # one iteration (a pass with parameters and its gradient), in CROWN passes of its rows
 
 
 def nonlinear_steps(tape: Tape, storage, lo: Tensor, hi: Tensor):
@@ -90,21 +94,28 @@ def unflatten_alphas(flat: Tensor, template: Alphas) -> Alphas | None:
 
 
 def optimise(tape: Tape, storage, lo: Tensor, hi: Tensor, alphas: Alphas, best: Tensor, iterations: int, lr: float,
-             warm: bool, deadline: float | None) -> tuple[Tensor, bool]:
+             warm: bool, deadline: float | None, seconds: float = 0.0) -> tuple[Tensor, bool]:
     """Adam on one storage's parameters (in place); returns the best bounds of its rows and whether to stop
-    (Ctrl-C). Stops early, keeping the best bound so far, once ``deadline`` has passed."""
+    (Ctrl-C). ``seconds``: the expected seconds of one iteration (then those the last one took); an
+    iteration starts only while it fits before ``deadline``, a pass without gradient while half of one
+    does (on a 118-bus network an iteration takes seconds, and the passes check the deadline per step
+    only). Stops early with the best bound so far."""
 
     def run():
         return run_pass(tape, storage, lo, hi, alphas, deadline=deadline).lower
 
+    def fits(cost: float) -> bool:
+        return deadline is None or time.perf_counter() + cost <= deadline
+
     try:
-        if warm:
+        if warm and fits(seconds / 2):
             with torch.no_grad():
                 best = torch.maximum(best, run())
         optimizer = torch.optim.Adam(list(alphas.values()), lr=lr)
         for _ in range(iterations):
-            if passed(deadline):
+            if passed(deadline) or not fits(seconds):
                 return best, False
+            began = time.perf_counter()
             result = run()
             best = torch.maximum(best, result.detach())
             finite = torch.isfinite(result)
@@ -120,8 +131,10 @@ def optimise(tape: Tape, storage, lo: Tensor, hi: Tensor, alphas: Alphas, best: 
             with torch.no_grad():
                 for value in alphas.values():
                     value.clamp_(0.0, 1.0)
-        with torch.no_grad():
-            best = torch.maximum(best, run())
+            seconds = time.perf_counter() - began
+        if fits(seconds / 2):
+            with torch.no_grad():
+                best = torch.maximum(best, run())
     except DeadlineReached:
         pass
     except KeyboardInterrupt:
@@ -151,9 +164,11 @@ def alpha_bounds(
     parameters after the last step; with ``keep`` its linear bounds and per-step coefficients are those of
     the CROWN pass (``backward_pass``), which also gives the starting bound. The CROWN pass raises
     ``DeadlineReached`` past ``deadline``; the iterations stop there with the best bound so far."""
+    began = time.perf_counter()
     with torch.no_grad():
         crown = backward_pass(tape, lo, hi, targets, upto, backward, keep=keep, max_elements=max_elements,
                               deadline=deadline)
+    crown_seconds = time.perf_counter() - began
     if iterations == 0 or upto < 0:
         return crown
     storage = choose_storage(tape, backward)
@@ -176,8 +191,9 @@ def alpha_bounds(
             alphas = {k: (full[k].index_select(2, rows) if storage == "dense" else full[k]).detach().clone().requires_grad_(True)
                       for k in alphas}
         if not stop:
+            expected = ALPHA_PASS_COST * crown_seconds * len(rows) / (2 * targets.numel())
             chunk_best, stop = optimise(tape, part, lo, hi, alphas, best[:, rows], iterations, lr, full is not None,
-                                        deadline)
+                                        deadline, expected)
             best[:, rows] = chunk_best
         found.append((rows, alphas))
     if not found:
