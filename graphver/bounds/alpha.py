@@ -11,6 +11,7 @@ those of CROWN (IBP intersected), computed once.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 
@@ -24,6 +25,7 @@ from graphver.tape.tape import Tape
 
 
 ALPHA_PASS_COST = 3.0  # one iteration (a pass with parameters and its gradient), in CROWN passes of its rows
+ALPHA_TIME_SHARE = 0.25  # of the time left to the deadline, what the iterations of one call may use
 
 
 def nonlinear_steps(tape: Tape, storage, lo: Tensor, hi: Tensor):
@@ -163,12 +165,17 @@ def alpha_bounds(
     ignored when they belong to a pass of another shape). The result's ``alphas`` are the flattened
     parameters after the last step; with ``keep`` its linear bounds and per-step coefficients are those of
     the CROWN pass (``backward_pass``), which also gives the starting bound. The CROWN pass raises
-    ``DeadlineReached`` past ``deadline``; the iterations stop there with the best bound so far."""
+    ``DeadlineReached`` past ``deadline``; the iterations use at most ``ALPHA_TIME_SHARE`` of the time left
+    to it and stop with the best bound so far."""
     began = time.perf_counter()
     with torch.no_grad():
         crown = backward_pass(tape, lo, hi, targets, upto, backward, keep=keep, max_elements=max_elements,
                               deadline=deadline)
     crown_seconds = time.perf_counter() - began
+    if deadline is not None and math.isfinite(deadline):
+        # the iterations improve a bound that is already proven: they may use a share of the time left,
+        # so that on a large network the root's alpha does not leave branch-and-bound no time at all
+        deadline = time.perf_counter() + ALPHA_TIME_SHARE * max(0.0, deadline - time.perf_counter())
     if iterations == 0 or upto < 0:
         return crown
     storage = choose_storage(tape, backward)
