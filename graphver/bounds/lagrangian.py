@@ -18,6 +18,7 @@ An equality gives two rows (``h`` and ``-h``), so its multiplier may take either
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 from torch import Tensor
@@ -84,8 +85,9 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
     coef [B, Q, n] and offset [B, Q]: linear lower bounds of the Q outputs, the last Q - rows of which are
     constraint rows ``<= 0``. start: [B, rows, Q - rows] initial multipliers (clamped to >= 0). Adam works
     on mu / scale (``scale`` broadcastable to the multipliers, default 1): with multipliers in the
-    thousands (costs per unit of power), steps must be relative to their size. Past ``deadline``
-    (``graphver.clock``) the iterations stop: every multiplier >= 0 gives a valid bound, the best is kept."""
+    thousands (costs per unit of power), steps must be relative to their size. An iteration starts only
+    while the last one's seconds fit before ``deadline`` (``graphver.clock``; in OBBT one takes seconds):
+    every multiplier >= 0 gives a valid bound, the best is kept."""
     batch, q, _ = coef.shape
     k = q - rows
     # A row whose linear bound is not finite carries no information. A constraint row then takes no part
@@ -105,9 +107,11 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
     scale = torch.ones_like(best_mu) if scale is None else torch.broadcast_to(scale.to(best_mu), best_mu.shape)
     nu = (best_mu / scale).clone().requires_grad_(True)
     optimizer = torch.optim.Adam([nu], lr=lr)
+    seconds = 0.0  # of the last iteration: one starts only while it fits before the deadline
     for _ in range(iterations):
-        if clock.passed(deadline):
+        if clock.passed(deadline) or (deadline is not None and time.perf_counter() + seconds > deadline):
             break
+        began = time.perf_counter()
         optimizer.zero_grad()
         bound = combined_lower(nu * scale * mask, coef, offset, lower, upper, rows)
         (-torch.nan_to_num(bound, nan=0.0, neginf=0.0, posinf=0.0).sum()).backward()
@@ -119,5 +123,6 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
             better = bound > best
             best = torch.where(better, bound, best)
             best_mu = torch.where(better[:, :, None], mu * mask, best_mu)
+        seconds = time.perf_counter() - began
     best = torch.where(torch.isnan(best) | lost, torch.full_like(best, -math.inf), best)
     return best.detach(), best_mu.detach()
