@@ -114,7 +114,7 @@ def main() -> int:
                 rows.append({"instance": name, "mode": mode, "verdict": result.verdict, "seconds": seconds,
                              "domains": result.domains, "domains_per_s": rate, "root_bound": root,
                              "message": result.message})
-                print(f"{name:<48}{mode:>6}{result.verdict:>9}{seconds:>8.2f}{result.domains:>9}{rate:>11.1f}"
+                print(f"{name:<48}{mode:>6}{result.verdict:>9}{seconds:>8.2f}{result.domains:>9}{rate:>11.3g}"
                       f"{root:>13.4g}  {result.decided_by or result.message}", flush=True)
                 if result.message == "interrupted":
                     raise KeyboardInterrupt
@@ -126,7 +126,7 @@ def main() -> int:
             domains, seconds = sum(r["domains"] for r in done), sum(r["seconds"] for r in done)
             decided = sum(r["verdict"] in ("sat", "unsat") for r in done)
             print(f"{mode}: {decided}/{len(done)} decided, {domains} domains in {seconds:.1f} s, "
-                  f"{domains / max(seconds, 1e-9):.1f} domains/s")
+                  f"{domains / max(seconds, 1e-9):.3g} domains/s")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
