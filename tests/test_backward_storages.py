@@ -290,3 +290,18 @@ def test_alpha_stops_at_the_deadline_with_its_best_bound(monkeypatch):
     monkeypatch.setattr(alpha_module, "passed", lambda deadline: True)
     stopped = alpha_bounds(tape, lo, hi, targets, upto, 20, 0.1, "dense", deadline=time.perf_counter() + 60)
     assert torch.equal(stopped.lower, crown.lower)
+
+
+def test_dense_layouts_are_kept_per_dtype():
+    """Moved copies of a tape share its cache: a float32 copy's dense passes use its own (float32) weights,
+    whatever ran on the float64 tape before, and give what a fresh float32 copy gives."""
+    _, tape = network(1, offset=0.3)
+    lower = torch.full((1, tape.n_inputs), -0.3, dtype=DT)
+    options = BoundOptions(backward="dense")
+    with torch.no_grad():
+        node_bounds(tape, lower, -lower, "crown", options)
+        shared = node_bounds(tape.to(dtype=torch.float32), lower.float(), -lower.float(), "crown", options)
+        _, fresh_tape = network(1, offset=0.3)
+        fresh = node_bounds(fresh_tape.to(dtype=torch.float32), lower.float(), -lower.float(), "crown", options)
+    assert shared[0].dtype == torch.float32
+    assert torch.equal(shared[0], fresh[0]) and torch.equal(shared[1], fresh[1])

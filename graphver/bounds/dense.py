@@ -53,6 +53,7 @@ class LayoutKey:
     upto: int
     targets: tuple[int, ...]
     device: str
+    dtype: torch.dtype  # moved copies of a tape share its cache; the weights are stored in the tape's dtype
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def linear_step(tape: Tape, index: int, begin: int, end: int, kept: np.ndarray, 
 
 def layout_for(tape: Tape, targets: Tensor, upto: int) -> DenseLayout:
     """The (cached) layout of a dense pass from ``targets`` starting at instruction ``upto``."""
-    key = LayoutKey(upto, tuple(int(t) for t in targets.tolist()), str(tape.device))
+    key = LayoutKey(upto, tuple(int(t) for t in targets.tolist()), str(tape.device), tape.dtype)
     return tape.cache.get(key, lambda: build_layout(tape, np.asarray(key.targets, dtype=np.int64), upto, tape.device))
 
 
