@@ -21,6 +21,20 @@ from graphver.tape.evaluate import evaluate
 EVALUATION_ELEMENTS = 2**23  # node values per chunk of candidate points (64 MiB in float64)
 
 
+def in_chunks(fn, points: Tensor, tape, deadline: float | None) -> Tensor:
+    """``fn`` (without gradients) on chunks of ``points`` [P, n] of ``EVALUATION_ELEMENTS`` node values of
+    ``tape`` each, concatenated: the results of the first chunks, up to the one that ends past
+    ``deadline`` (the first chunk always runs)."""
+    chunk = max(1, EVALUATION_ELEMENTS // max(1, tape.n_nodes))
+    parts = []
+    with torch.no_grad():
+        for begin in range(0, points.shape[0], chunk):
+            if parts and clock.passed(deadline):
+                break
+            parts.append(fn(points[begin : begin + chunk]))
+    return torch.cat(parts)
+
+
 class Incumbent:
     def __init__(self, problem: Problem, goal: Goal, feasibility_tol: float, stats: BabStats, device):
         self.tape = problem.tape.to(device, torch.float64)
@@ -38,15 +52,8 @@ class Incumbent:
         are dropped (on a tape of 10**5 nodes a thousand samples take seconds)."""
         if points.numel() == 0:
             return
-        chunk = max(1, EVALUATION_ELEMENTS // max(1, self.tape.n_nodes))
-        parts = []
-        with torch.no_grad():
-            for begin in range(0, points.shape[0], chunk):
-                if parts and clock.passed(deadline):
-                    break
-                part = points[begin : begin + chunk].to(device=self.tape.device, dtype=torch.float64)
-                parts.append(evaluate(self.tape, part))
-        out = torch.cat(parts)
+        at = lambda part: evaluate(self.tape, part.to(device=self.tape.device, dtype=torch.float64))  # noqa: E731
+        out = in_chunks(at, points, self.tape, deadline)
         points = points[: out.shape[0]]
         values = self.goal.aggregate(out[:, : self.n_rows])
         ok = torch.isfinite(values)

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from graphver import clock
 from graphver.bab.domains import Domains
-from graphver.bab.incumbent import EVALUATION_ELEMENTS, Incumbent
+from graphver.bab.incumbent import Incumbent, in_chunks
 from graphver.bab.problem import Goal, Problem
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
@@ -118,13 +118,9 @@ class IncumbentSearch:
         chunks until the deadline; unevaluated ones come last)."""
         if self.options.pgd_steps <= 0 or starts.numel() == 0 or clock.passed(deadline):
             return starts[:0]
-        chunk = max(1, EVALUATION_ELEMENTS // max(1, self.tape.n_nodes))
         values = torch.full((starts.shape[0],), math.inf, dtype=starts.dtype, device=starts.device)
-        with torch.no_grad():
-            for begin in range(0, starts.shape[0], chunk):
-                if begin and clock.passed(deadline):
-                    break
-                values[begin : begin + chunk] = torch.nan_to_num(self.value(starts[begin : begin + chunk]), nan=math.inf)
+        found = torch.nan_to_num(in_chunks(self.value, starts, self.tape, deadline), nan=math.inf)
+        values[: found.shape[0]] = found
         order = torch.argsort(values, stable=True)[:keep]
         found = projected_gradient(self.value, starts[order], lower[order], upper[order], self.options.pgd_steps,
                                    deadline)

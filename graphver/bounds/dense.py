@@ -300,7 +300,7 @@ class DenseStorage:
     kind = "dense"
 
     def __init__(self, tape: Tape, nodes: Tensor, signs: Tensor, upto: int):
-        self.tape, self.signs, self.upto = tape, signs, upto
+        self.tape, self.signs = tape, signs
         self.rows = nodes.numel()
         self.layout = layout_for(tape, torch.unique(nodes), upto)
         self.target = torch.searchsorted(self.layout.targets, nodes.to(self.layout.targets.device))
