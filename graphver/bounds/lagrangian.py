@@ -26,6 +26,8 @@ from torch import Tensor
 from graphver import clock
 from graphver.rounding import SLACK_FACTOR, eps_of, gamma, tiny_of, underflow_of
 
+FIT_MARGIN = 1.5  # an iteration starts only while 1.5x the last one's seconds fit: their times vary with load
+
 
 def combined_lower(mu: Tensor, coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int) -> Tensor:
     """Lower bound of row r + sum_k mu[:, r, k] c_k over each box, with its rounding slack: [B, rows].
@@ -107,9 +109,9 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
     scale = torch.ones_like(best_mu) if scale is None else torch.broadcast_to(scale.to(best_mu), best_mu.shape)
     nu = (best_mu / scale).clone().requires_grad_(True)
     optimizer = torch.optim.Adam([nu], lr=lr)
-    seconds = 0.0  # of the last iteration: one starts only while it fits before the deadline
+    seconds = 0.0  # of the last iteration: one starts only while it fits (with a margin) before the deadline
     for _ in range(iterations):
-        if clock.passed(deadline) or (deadline is not None and time.perf_counter() + seconds > deadline):
+        if clock.passed(deadline) or (deadline is not None and time.perf_counter() + FIT_MARGIN * seconds > deadline):
             break
         began = time.perf_counter()
         optimizer.zero_grad()
