@@ -228,6 +228,7 @@ def main() -> int:
                 run = run_one(instance, limit, env, extra)
                 runs.append(run)
                 print(text_row(cells(run)), flush=True)
+                args.out.write_text(markdown(runs, planned, header + ", in progress"), encoding="utf-8")
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: the running process was killed")
