@@ -41,7 +41,7 @@ def remaining(deadline: float | None) -> float:
     return max(0.0, deadline - time.perf_counter())
 
 
-EXIT_RESERVE = 0.5  # seconds a command keeps, of its timeout, for writing its results and exiting
+EXIT_RESERVE = 1.5  # seconds a command keeps, of its timeout, for its last round, writing the results and exiting
 
 
 def process_age() -> float:

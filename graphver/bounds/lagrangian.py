@@ -27,6 +27,7 @@ from graphver import clock
 from graphver.rounding import SLACK_FACTOR, eps_of, gamma, tiny_of, underflow_of
 
 FIT_MARGIN = 1.5  # an iteration starts only while 1.5x the last one's seconds fit: their times vary with load
+ITERATION_EVALUATIONS = 3  # an iteration costs about three evaluations of the bound (forward, backward, check)
 
 
 def combined_lower(mu: Tensor, coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int) -> Tensor:
@@ -102,14 +103,18 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
     mu0 = torch.zeros(batch, rows, k, dtype=coef.dtype, device=coef.device) if start is None else start.clamp(min=0)
     mask = usable[:, None, :].to(coef.dtype)
     best_mu = mu0 * mask
+    began = time.perf_counter()
     with torch.no_grad():
         best = combined_lower(best_mu, coef, offset, lower, upper, rows)
+    evaluation = time.perf_counter() - began
     if k == 0 or iterations <= 0:
         return torch.where(torch.isnan(best) | lost, torch.full_like(best, -math.inf), best), best_mu
     scale = torch.ones_like(best_mu) if scale is None else torch.broadcast_to(scale.to(best_mu), best_mu.shape)
     nu = (best_mu / scale).clone().requires_grad_(True)
     optimizer = torch.optim.Adam([nu], lr=lr)
-    seconds = 0.0  # of the last iteration: one starts only while it fits (with a margin) before the deadline
+    # seconds of the last iteration (the first: ITERATION_EVALUATIONS evaluations); one starts only while it
+    # fits, with a margin, before the deadline
+    seconds = ITERATION_EVALUATIONS * evaluation
     for _ in range(iterations):
         if clock.passed(deadline) or (deadline is not None and time.perf_counter() + FIT_MARGIN * seconds > deadline):
             break
