@@ -28,12 +28,31 @@ from graphver.tape import Tape, compile_expressions
 
 __version__ = "0.1.0"
 
+
+def from_pyomo(block, derive_bounds: bool = True):
+    """A Pyomo ``ConcreteModel`` (or block) as a ``graphver.pyomo_api.PyomoModel`` (bound, verify, load)."""
+    from graphver.pyomo_api import from_pyomo as read
+
+    return read(block, derive_bounds)
+
+
+def _register_pyomo_solver() -> None:
+    """``SolverFactory("graphver")`` for Pyomo users (Pyomo's solver factory has no plugin discovery)."""
+    try:
+        from graphver.pyomo_api import register
+    except ImportError:  # pragma: no cover  (pyomo is a dependency)
+        return
+    register()
+
+
+_register_pyomo_solver()
+
 minimum = Min
 maximum = Max
 
 __all__ = [
     "Abs", "All", "Any", "BabOptions", "Eq", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",
     "Max", "Min", "Model", "ModelError", "OptionError", "SolverUnavailableError", "Tape", "UnsupportedOpError",
-    "atan", "ceil", "compile_expressions", "floor", "round_half_even", "cos", "erf", "exp", "log", "maximum", "minimum", "quad_over_lin", "relu", "sigmoid", "sin", "sqrt",
+    "atan", "ceil", "compile_expressions", "floor", "from_pyomo", "round_half_even", "cos", "erf", "exp", "log", "maximum", "minimum", "quad_over_lin", "relu", "sigmoid", "sin", "sqrt",
     "tan", "tanh",
 ]

@@ -24,7 +24,7 @@ from graphver.errors import OptionError
 from graphver.options import BabOptions, BoundOptions, make_options
 from graphver.report.interval import Interval
 from graphver.report.results import BoundResult, VerifyResult
-from graphver.tape import compile_expressions
+from graphver.tape import compile_expressions, evaluate
 
 
 def problem_of(model: dsl.Model, rows, combine: str = "all", strict=(), starts=None, confirm=None) -> Problem:
@@ -34,6 +34,48 @@ def problem_of(model: dsl.Model, rows, combine: str = "all", strict=(), starts=N
     lower, upper = model.box()
     return Problem(tape, lower, upper, len(rows), combine, tuple(strict), model.constraint_limits(first_row=len(rows)),
                    confirm, tuple(model.names), starts, model.name)
+
+
+def max_violation(problem: Problem, point: torch.Tensor) -> float:
+    """Largest constraint violation max(c_k(x), 0) of a point [n] of the problem, evaluated in float64 on its tape."""
+    if not problem.n_constraints:
+        return 0.0
+    values = evaluate(problem.tape, point.to(torch.float64).reshape(1, -1))[0, problem.n_rows:]
+    return float(torch.clamp(values, min=0).max())
+
+
+def run_verify(problem: Problem, goal, opts: BabOptions, deadline: float, texts: list, constraint_texts: list):
+    """Run branch-and-bound on a verify problem (margin rows) until ``deadline``; a ``VerifyResult``."""
+    outcome = Engine(problem, goal, opts).run(deadline)
+    status = {"proven": "verified", "falsified": "falsified", "infeasible": "infeasible"}.get(outcome.status, "unknown")
+    counterexample = margins = check = violation = None
+    if status == "falsified":
+        counterexample = dict(zip(problem.names, outcome.best_point.tolist()))
+        margins = evaluate(problem.tape, outcome.best_point.to(torch.float64)[None])[0, :problem.n_rows].tolist()
+        check = list(outcome.margins) if outcome.margins is not None else None
+        violation = max_violation(problem, outcome.best_point)
+    return VerifyResult(status, outcome.lower, counterexample, margins, texts, problem.combine, outcome.stats,
+                        options_record(opts), check, constraint_texts, violation)
+
+
+def run_bound(problem: Problem, sense: str, opts: BabOptions, deadline: float, expression: str,
+              constraint_texts: list):
+    """Run branch-and-bound on a problem whose one row is the objective (negated for "max") until
+    ``deadline``; a ``BoundResult`` in the objective's own sense."""
+    goal = BoundGoal(opts.rel_tol, opts.abs_tol)
+    outcome = Engine(problem, goal, opts).run(deadline)
+    if sense == "min":
+        lower, upper = outcome.lower, outcome.best_value
+    else:
+        lower, upper = -outcome.best_value, -outcome.lower
+    gap = upper - lower
+    status = "solved" if gap <= goal.tolerance(outcome.best_value) else "unknown"
+    if outcome.status == "infeasible":
+        status, gap = "infeasible", math.nan
+    witness = None if outcome.best_point is None else dict(zip(problem.names, outcome.best_point.tolist()))
+    violation = max_violation(problem, outcome.best_point) if witness is not None else None
+    return BoundResult(sense, lower, upper, gap, status, witness, expression, outcome.stats, options_record(opts),
+                       constraint_texts, violation)
 
 
 def options_record(options) -> dict:
@@ -89,16 +131,8 @@ class Model(dsl.Model):
         goal = prop.goal()
         confirm = sympy_confirmation(self.variables, prop.margins, self.constraint_rows, goal, opts.feasibility_tol)
         problem = problem_of(self, prop.margins, prop.combine, prop.strict, confirm=confirm)
-        outcome = Engine(problem, goal, opts).run(min(start + opts.timeout, deadline or math.inf))
-        status = {"proven": "verified", "falsified": "falsified", "infeasible": "infeasible"}.get(outcome.status, "unknown")
-        counterexample = margins = check = violation = None
-        if status == "falsified":
-            counterexample = dict(zip(self.names, outcome.best_point.tolist()))
-            margins = self.evaluate(list(prop.margins), outcome.best_point[None])[0].tolist()
-            check = list(outcome.margins) if outcome.margins is not None else None
-            violation = self.max_violation(counterexample)
-        return VerifyResult(status, outcome.lower, counterexample, margins, list(prop.texts), prop.combine,
-                            outcome.stats, options_record(opts), check, self.constraint_texts, violation)
+        return run_verify(problem, goal, opts, min(start + opts.timeout, deadline or math.inf), list(prop.texts),
+                          self.constraint_texts)
 
     def bound(self, expr, sense: str = "min", rel_tol: float = 1e-4, abs_tol: float = 1e-6, timeout: float = 60.0,
               start=None, deadline: float | None = None, **options: Any):
@@ -115,22 +149,9 @@ class Model(dsl.Model):
         begin = time.perf_counter()  # compiling counts towards the timeout
         opts = make_options(BabOptions, options, timeout=timeout, rel_tol=rel_tol, abs_tol=abs_tol)
         expr = sympy.sympify(expr)
-        row = expr if sense == "min" else -expr
-        goal = BoundGoal(rel_tol, abs_tol)
-        problem = problem_of(self, [row], starts=self.start_tensor(start))
-        outcome = Engine(problem, goal, opts).run(min(begin + opts.timeout, deadline or math.inf))
-        if sense == "min":
-            lower, upper = outcome.lower, outcome.best_value
-        else:
-            lower, upper = -outcome.best_value, -outcome.lower
-        gap = upper - lower
-        status = "solved" if gap <= goal.tolerance(outcome.best_value) else "unknown"
-        if outcome.status == "infeasible":
-            status, gap = "infeasible", math.nan
-        witness = None if outcome.best_point is None else dict(zip(self.names, outcome.best_point.tolist()))
-        violation = self.max_violation(witness) if witness is not None else None
-        return BoundResult(sense, lower, upper, gap, status, witness, str(expr), outcome.stats, options_record(opts),
-                           self.constraint_texts, violation)
+        problem = problem_of(self, [expr if sense == "min" else -expr], starts=self.start_tensor(start))
+        return run_bound(problem, sense, opts, min(begin + opts.timeout, deadline or math.inf), str(expr),
+                         self.constraint_texts)
 
     def minimize(self, expr, start=None, **options):
         """Local minimum of ``expr`` over the box by IPOPT (no certificate); returns a ``LocalSolution``.
