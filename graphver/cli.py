@@ -46,7 +46,9 @@ FILE is a Python script. graphver runs it in a fresh namespace (with __name__ se
 module-level names:
 
 \b
-  model        a graphver.Model                                  (every command)
+  model        a graphver.Model, or a Pyomo ConcreteModel        (every command;
+               (then bound uses its active objective and          Pyomo: verify, bound)
+               verify its Pyomo relations `prop`)
   prop         a relation f <= c (or >=, <, >), a list of them   (verify)
                (all must hold), gv.All([...]) or gv.Any([...])
   objective    a sympy expression over the model's variables     (bound; interval)
@@ -106,13 +108,42 @@ def require(namespace: dict, name: str, path: Path, command: str, what: str):
     )
 
 
-def load_model(path: Path, command: str) -> tuple[gv.Model, dict]:
-    """The file's ``model`` (checked to be a graphver.Model) and its whole namespace."""
+def load_model(path: Path, command: str, object_name: str | None = None) -> tuple[Any, dict]:
+    """The file's ``model`` (a graphver.Model), or its Pyomo model (a ConcreteModel or block, read by
+    ``gv.from_pyomo``: ``model``, or the one Pyomo model the file defines, or ``--object NAME``), and the
+    file's whole namespace."""
     namespace = load_file(path)
-    model = require(namespace, "model", path, command, "a graphver.Model")
-    if not isinstance(model, gv.Model):
-        raise InputError(f"{path}: `model` must be a graphver.Model, got {type(model).__name__} ({model!r:.80})")
-    return model, namespace
+    if object_name is not None:
+        value = require(namespace, object_name, path, command, "the model named by --object")
+    else:
+        value = namespace.get("model")
+        if not isinstance(value, gv.Model) and not is_pyomo_block(value):
+            blocks = {id(v): k for k, v in namespace.items() if not k.startswith("_") and is_pyomo_block(v)}
+            if len(blocks) > 1:
+                raise InputError(f"{path} defines {len(blocks)} Pyomo models ({', '.join(sorted(blocks.values()))}): "
+                                 "pick one with --object NAME")
+            value = namespace[next(iter(blocks.values()))] if blocks else \
+                require(namespace, "model", path, command, "a graphver.Model or a Pyomo ConcreteModel")
+    if isinstance(value, gv.Model):
+        return value, namespace
+    if is_pyomo_block(value):
+        if command == "interval":
+            raise InputError(f"{path}: `graphver interval` needs a graphver.Model; for a Pyomo model use bound or verify")
+        try:
+            return gv.from_pyomo(value), namespace
+        except GraphverError as error:
+            raise InputError(f"{path}: {error}") from None
+    raise InputError(f"{path}: `model` must be a graphver.Model, got {type(value).__name__} ({value!r:.80}); "
+                     "a Pyomo ConcreteModel works too")
+
+
+def is_pyomo_block(value) -> bool:
+    """Whether ``value`` is a Pyomo model or block (without importing Pyomo when the file did not)."""
+    if "pyomo.core" not in sys.modules:
+        return False
+    from pyomo.core.base.block import BlockData
+
+    return isinstance(value, BlockData)
 
 
 def file_options(namespace: dict, path: Path) -> dict:
@@ -439,6 +470,10 @@ def run_options(command):
     return command
 
 
+OBJECT_OPTION = click.option("--object", "object_name", metavar="NAME",
+                             help="The model to use when FILE defines several (e.g. two Pyomo models).")
+
+
 class Commands(click.Group):
     """The command group. Every subcommand, the plugin commands (acopf) and vnncomp included, runs under
     one exit-code contract (``run_guarded``): a GraphverError that reaches here is an input error (2), any
@@ -505,11 +540,13 @@ def leave(code) -> None:
               "2 input error.")
 @FILE_ARGUMENT
 @run_options
-def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_path, quiet) -> None:
+@OBJECT_OPTION
+def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_path, quiet, object_name) -> None:
     check_before_run(device, json_path, plot_path)
-    model, namespace = load_model(file, "verify")
+    model, namespace = load_model(file, "verify", object_name)
     prop = require(namespace, "prop", file, "verify",
-                   "a relation such as f <= c, a list of them, gv.All([...]) or gv.Any([...])")
+                   "a relation such as f <= c, a list of them, gv.All([...]) or gv.Any([...]) "
+                   "(for a Pyomo model: Pyomo relations such as m.x + m.y <= 3)")
     options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
                              ipopt=ipopt)
     result = run_guarded(file, lambda: model.verify(prop, deadline=deadline_of(options), **options))
@@ -534,17 +571,29 @@ def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot
               help=f"Stop when the gap <= max(abs-tol, rel-tol * |value|). [default: {default('rel_tol'):g}]")
 @click.option("--abs-tol", type=click.FloatRange(min=0), metavar="TOL",
               help=f"Absolute gap tolerance. [default: {default('abs_tol'):g}]")
+@OBJECT_OPTION
 def bound(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_path, quiet, sense, rel_tol,
-          abs_tol) -> None:
+          abs_tol, object_name) -> None:
     check_before_run(device, json_path, plot_path)
-    model, namespace = load_model(file, "bound")
-    objective = require(namespace, "objective", file, "bound", "a sympy expression over the model's variables")
-    sense = sense or namespace.get("sense", "min")
+    model, namespace = load_model(file, "bound", object_name)
+    if isinstance(model, gv.Model):
+        objective = require(namespace, "objective", file, "bound", "a sympy expression over the model's variables")
+        sense = sense or namespace.get("sense", "min")
+    else:  # a Pyomo model: its active objective, in its own sense
+        objective = None
+        own = run_guarded(file, lambda: model.sense)  # reads the model: errors name the file
+        if sense is not None and sense != own:
+            raise InputError(f"{file}: the Pyomo objective is a {own}imisation; --sense {sense} contradicts it")
+        sense = own
     if sense not in ("min", "max"):
         raise InputError(f"{file}: `sense` must be \"min\" or \"max\", got {sense!r}")
     options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
                              ipopt=ipopt, rel_tol=rel_tol, abs_tol=abs_tol)
-    result = run_guarded(file, lambda: model.bound(objective, sense=sense, deadline=deadline_of(options), **options))
+    if objective is None:
+        result = run_guarded(file, lambda: model.bound(deadline=deadline_of(options), **options))
+    else:
+        result = run_guarded(file, lambda: model.bound(objective, sense=sense, deadline=deadline_of(options),
+                                                       **options))
     if quiet:
         click.echo(f"{result.status}: {sense} in [{fmt(result.lower)}, {fmt(result.upper)}] (gap {fmt(result.gap, 3)})")
     else:

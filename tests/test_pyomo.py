@@ -253,3 +253,37 @@ def test_minlplib_bounds_bracket_the_optimum(name):
     optimum = float(row["optimal_value"])
     slack = 1e-6 * max(1.0, abs(optimum))  # the file's optimum is printed to 7-10 digits
     assert result.lower <= optimum + slack and result.upper >= optimum - slack
+
+
+PYOMO_FILE = '''
+from pyomo.environ import ConcreteModel, Constraint, Objective, Var, maximize
+m = ConcreteModel()
+m.x = Var(bounds=(-2, 2))
+m.y = Var(bounds=(-2, 2))
+m.disk = Constraint(expr=m.x ** 2 + m.y ** 2 <= 1)
+m.obj = Objective(expr=m.x + m.y, sense=maximize)
+prop = m.x + m.y <= 1.5
+'''
+
+
+def test_cli_bound_and_verify_a_pyomo_file(tmp_path):
+    from click.testing import CliRunner
+
+    from graphver import cli
+
+    path = tmp_path / "disk.py"
+    path.write_text(PYOMO_FILE)
+    run = CliRunner().invoke(cli.main, ["bound", str(path), "--timeout", "30", "--quiet"])
+    assert run.exit_code == 0, run.output
+    assert "solved: max in [1.41421" in run.output  # sqrt(2), certified from above
+    run = CliRunner().invoke(cli.main, ["verify", str(path), "--timeout", "30", "--quiet"])
+    assert run.exit_code == 0 and run.output.startswith("verified"), run.output
+    run = CliRunner().invoke(cli.main, ["bound", str(path), "--sense", "min", "--quiet"])
+    assert run.exit_code == 2 and "maximisation; --sense min contradicts it" in run.output
+    path.write_text(PYOMO_FILE + "other = ConcreteModel()\n")
+    run = CliRunner().invoke(cli.main, ["bound", str(path), "--quiet"])
+    assert run.exit_code == 2 and "defines 2 Pyomo models (m, other): pick one with --object NAME" in run.output
+    run = CliRunner().invoke(cli.main, ["bound", str(path), "--object", "m", "--timeout", "30", "--quiet"])
+    assert run.exit_code == 0, run.output
+    run = CliRunner().invoke(cli.main, ["bound", str(path), "--object", "other", "--quiet"])
+    assert run.exit_code == 2 and "has no active Objective" in run.output

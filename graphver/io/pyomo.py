@@ -657,6 +657,12 @@ def check_block(block) -> None:
             raise UnsupportedOpError(f"{sos.name} is an SOS constraint: not supported (it needs integer variables)")
 
 
+def model_name(block) -> str:
+    """A block's name for messages (Pyomo names an unnamed ConcreteModel "unknown")."""
+    name = str(block.name)
+    return "the Pyomo model" if name == "unknown" else f"the Pyomo model {name!r}"
+
+
 def relation_parts(relation, where: str) -> list[tuple]:
     """A Pyomo relation as (margin expression pieces) for verify: [(lhs, rhs, strict)] meaning lhs <= rhs."""
     _, relational, _ = pyomo_modules()
@@ -693,10 +699,11 @@ def from_pyomo(block, prop=None, combine: str = "all", derive_bounds: bool = Tru
     if prop is None:
         objectives = active_objectives(block)
         if not objectives:
-            raise ModelError(f"{block.name} has no active Objective: bound needs one (or pass a property to verify)")
+            raise ModelError(f"{model_name(block)} has no active Objective: bound needs one (or pass a property to "
+                             "verify)")
         if len(objectives) > 1:
             names = ", ".join(o.name for o in objectives[:5])
-            raise ModelError(f"{block.name} has {len(objectives)} active objectives ({names}): deactivate all but one")
+            raise ModelError(f"{model_name(block)} has {len(objectives)} active objectives ({names}): deactivate all but one")
         objective = objectives[0]
         sense = "max" if int(objective.sense) == -1 else "min"
         pairs.append((objective.expr, 0) if sense == "min" else (0, objective.expr))
