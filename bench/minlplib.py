@@ -40,7 +40,7 @@ SLACK = 1e-6  # relative slack on the file's optimum (printed to 7-10 digits)
 def load(name: str):
     import runpy
 
-    return runpy.run_path(str(DATA / f"{name}.py"))["m"]
+    return runpy.run_path(str(DATA.resolve() / f"{name}.py"))["m"]
 
 
 def run_graphver(name: str, limit: float) -> dict:
@@ -82,6 +82,9 @@ def run_maingo(name: str, limit: float) -> dict:
         from pyomo.contrib.appsi.solvers import MAiNGO
     except ImportError:
         return {"status": "n/a"}
+    import tempfile
+
+    os.chdir(tempfile.mkdtemp(prefix="maingo-"))  # MAiNGO writes its result files into the working folder
     solver = MAiNGO()
     if not solver.available():
         return {"status": "n/a"}
