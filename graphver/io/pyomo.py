@@ -387,9 +387,9 @@ class TapeTarget:
                 if (is_max and not isinstance(a, Affine)) or (not is_max and not isinstance(b, Affine)):
                     a, b = b, a  # the constant where the relu form keeps it exact (as ir.lower does)
                 difference = self.sum([a, self.scale(b, Fraction(-1))], label)
-                if not isinstance(difference, Affine):
-                    paired.append(a if float(difference) >= 0 else b) if is_max else \
-                        paired.append(b if float(difference) >= 0 else a)
+                if not isinstance(difference, Affine):  # a - b is a constant: the larger (smaller) one is known
+                    a_wins = float(difference) >= 0
+                    paired.append(a if a_wins == is_max else b)
                     continue
                 r = self.of_node(self.emitter.op("unary", "relu", (self.node(difference, label),), label))
                 paired.append(self.sum([b, r], label) if is_max else self.sum([a, self.scale(r, Fraction(-1))], label))
@@ -533,13 +533,7 @@ class Walker:
                 return t.function(name, args[0], label)
             raise UnsupportedOpError(f"unsupported function {name!r} in {where}: {text_of(node)}. graphver has no "
                                      f"sound relaxation for it. Supported: {SUPPORTED_TEXT}.")
-        if isinstance(node, numeric.ExternalFunctionExpression):
-            raise UnsupportedOpError(f"{where}: external functions cannot be bounded (graphver needs the "
-                                     f"expression): {text_of(node)}")
-        if isinstance(node, numeric.Expr_ifExpression):
-            raise UnsupportedOpError(f"{where}: Expr_if (if-then-else) is not supported: {text_of(node)}; "
-                                     "write it with max/min or split the model")
-        if isinstance(node, relational.RelationalExpression):
+        if isinstance(node, relational.RelationalExpression):  # Expr_if and external functions: refuse()
             raise UnsupportedOpError(f"{where}: a relation inside an expression is not supported: {text_of(node)}")
         raise UnsupportedOpError(f"{where}: unsupported Pyomo expression {type(node).__name__}: {text_of(node)}. "
                                  f"Supported: {SUPPORTED_TEXT}.")
