@@ -63,6 +63,9 @@ UNARY_REFERENCE = {
     "abs": lambda x, p: abs(x),
     "pow_int": lambda x, p: x ** int(p),
     "pow_real": lambda x, p: x ** mpmath.mpf(p),
+    "piecewise_linear": lambda x, p: mpmath.mpf(p.offset) + mpmath.fsum(
+        mpmath.mpf(c) * max(mpmath.mpf(0), mpmath.mpf(w) * x + mpmath.mpf(b))
+        for w, b, c in zip(p.slopes, p.shifts, p.weights)),
 }
 BINARY_REFERENCE = {
     "mul": lambda x, y: x * y,

@@ -27,10 +27,14 @@ import numpy as np
 import torch
 
 from graphver.errors import ModelError
+from graphver.ops.piecewise import PiecewiseTable
 from graphver.rounding import computed_error
 from graphver.tape.derive import Growing, Supports, accumulation_terms, argument_pairs, refine_sets
 from graphver.tape.tape import Instruction, Tape
 from graphver.tape.validate import check_instruction, validate_tape
+
+
+MAX_PIECEWISE_TABLES = 64  # distinct piecewise-linear functions one linear call may become (else: kept linear)
 
 
 class TapeBuilder:
@@ -90,6 +94,9 @@ class TapeBuilder:
         rows, cols, weights, errors = rows[keep], cols[keep], weights[keep], errors[keep]
         if not (covered(weights, errors) and covered(bias, bias_error)):
             raise ModelError(f"{label_of(label)}: a weight or bias is not finite")
+        fused = self._piecewise(rows, cols, weights, errors, bias, bias_error, count, label)
+        if fused is not None:
+            return fused.reshape(shape)
         nodes = self.allocate(count, label)
         fan_in = int(np.bincount(rows, minlength=count).max()) if rows.size and rows.min() >= 0 else 0
         self._emit(Instruction(
@@ -99,6 +106,56 @@ class TapeBuilder:
             weight_error=torch.as_tensor(errors, dtype=torch.float64), bias_error=torch.as_tensor(bias_error),
             fan_in=fan_in))
         return nodes.reshape(shape)
+
+    def _piecewise(self, rows, cols, weights, errors, bias, bias_error, count: int, label) -> np.ndarray | None:
+        """The rows of a linear call as piecewise-linear ops of one node each, when every row is
+        ``bias + sum_k c_k relu(w_k x + b_k)`` over the outputs of one ReLU instruction whose arguments are
+        one-term rows ``w_k x + b_k`` of one linear instruction, the same x for all pieces of the row
+        (graphver.ops.piecewise); None otherwise. Exact constants only (no weight or bias errors). The ReLU
+        and its argument rows stay on the tape (other consumers may read them); a tape keeps only what its
+        outputs need."""
+        if rows.size < 2 * count or errors.any() or bias_error.any() or not self.instructions or cols.min() < self.n_inputs:
+            return None
+        starts = np.array([i.start for i in self.instructions])
+        owner = np.searchsorted(starts, cols, side="right") - 1
+        relu = self.instructions[int(owner[0])]
+        if (owner != owner[0]).any() or relu.kind != "unary" or relu.op != "relu":
+            return None
+        pieces_of = relu.args[0].cpu().numpy()[cols - relu.start]  # the pre-activation node of each term
+        first = np.searchsorted(starts, pieces_of, side="right") - 1
+        source = self.instructions[int(first[0])]
+        if (first != first[0]).any() or source.kind != "linear" or source.weight_error.any() or source.bias_error.any():
+            return None
+        local = pieces_of - source.start
+        s_rows, s_cols, s_weights = (t.cpu().numpy() for t in (source.rows, source.cols, source.weights))
+        terms = np.bincount(s_rows, minlength=source.size)
+        if (terms[local] != 1).any():
+            return None
+        position = np.full(source.size, -1, dtype=np.int64)
+        position[s_rows] = np.arange(s_rows.size)
+        x = s_cols[position[local]]
+        slope, shift = s_weights[position[local]], source.bias.cpu().numpy()[local]
+        order = np.lexsort((x, rows))
+        rows, x, slope, shift, weights = rows[order], x[order], slope[order], shift[order], weights[order]
+        begins = np.searchsorted(rows, np.arange(count))
+        ends = np.searchsorted(rows, np.arange(count), side="right")
+        if ((ends - begins) < 2).any() or (x[begins] != x[ends - 1]).any():
+            return None  # a row with fewer than two pieces, or pieces of several nodes
+        groups: dict = {}
+        for r in range(count):
+            part = slice(begins[r], ends[r])
+            table = PiecewiseTable(tuple(slope[part].tolist()), tuple(shift[part].tolist()),
+                                   tuple(weights[part].tolist()), float(bias[r]))
+            groups.setdefault(table, []).append(r)
+        if len(groups) > MAX_PIECEWISE_TABLES:
+            return None
+        out = np.zeros(count, dtype=np.int64)
+        names = [f"{label}[{i}]" for i in range(count)] if isinstance(label, str) else list(label)
+        for table, members in groups.items():
+            members = np.array(members)
+            out[members] = self.elementwise("unary", "piecewise_linear", [x[begins[members]]],
+                                            [names[m] for m in members], param=table)
+        return out
 
     def constant(self, value: np.ndarray, label) -> np.ndarray:
         """Nodes holding constant values (a linear instruction without terms)."""
@@ -131,14 +188,54 @@ class TapeBuilder:
     def tape(self, outputs: np.ndarray) -> Tape:
         """Freeze what was emitted into a validated tape with outputs ``outputs`` (global node indices)."""
         outputs = np.array(outputs, dtype=np.int64).reshape(-1)
-        refine = refine_sets(self.instructions, self.supports.exact, self.size)
-        instructions = tuple(replace(instr, refine=local) for instr, local in zip(self.instructions, refine))
-        tape = Tape(n_inputs=self.n_inputs, n_nodes=self.size, instructions=instructions,
-                    outputs=torch.as_tensor(outputs, dtype=torch.long), labels=tuple(self.labels),
+        kept, index = self._needed(outputs)
+        size = self.n_inputs + sum(i.size for i in kept)
+        exact = self.supports.exact
+        kept_nodes = np.nonzero(index >= 0)[0]
+        exact = exact[kept_nodes[kept_nodes < len(exact)]]
+        refine = refine_sets(kept, exact, size)
+        instructions = tuple(replace(instr, refine=local) for instr, local in zip(kept, refine))
+        labels = tuple(self.labels[int(n)] for n in kept_nodes)
+        outputs = index[outputs]
+        tape = Tape(n_inputs=self.n_inputs, n_nodes=size, instructions=instructions,
+                    outputs=torch.as_tensor(outputs, dtype=torch.long), labels=labels,
                     input_names=self.input_names,
-                    accumulation_terms=accumulation_terms(self.n_inputs, self.size, instructions, outputs))
+                    accumulation_terms=accumulation_terms(self.n_inputs, size, instructions, outputs))
         validate_tape(tape)
         return tape
+
+
+    def _needed(self, outputs: np.ndarray) -> tuple[list[Instruction], np.ndarray]:
+        """The instructions the outputs depend on, renumbered contiguously, and the new index of every
+        node (-1: dropped). Whole instructions are kept or dropped; inputs are always kept."""
+        live = np.zeros(self.size, dtype=bool)
+        live[: self.n_inputs] = True
+        live[outputs[(outputs >= 0) & (outputs < self.size)]] = True
+        needed = []
+        for instr in reversed(self.instructions):
+            used = bool(live[instr.start : instr.stop].any())
+            needed.append(used)
+            if used:
+                _, args = argument_pairs(instr)
+                live[args[(args >= 0) & (args < self.size)]] = True
+        needed.reverse()
+        if all(needed):
+            return list(self.instructions), np.arange(self.size, dtype=np.int64)
+        index = np.full(self.size, -1, dtype=np.int64)
+        index[: self.n_inputs] = np.arange(self.n_inputs)
+        kept, next_start = [], self.n_inputs
+        for instr, used in zip(self.instructions, needed):
+            if not used:
+                continue
+            index[instr.start : instr.stop] = np.arange(next_start, next_start + instr.size)
+            moved = dict(start=next_start, stop=next_start + instr.size)
+            if instr.kind == "linear":
+                moved["cols"] = torch.as_tensor(index[instr.cols.cpu().numpy()], dtype=torch.long)
+            else:
+                moved["args"] = tuple(torch.as_tensor(index[a.cpu().numpy()], dtype=torch.long) for a in instr.args)
+            kept.append(replace(instr, **moved))
+            next_start += instr.size
+        return kept, index
 
 
 def covered(values: np.ndarray, errors: np.ndarray) -> bool:

@@ -109,12 +109,31 @@ def in_range(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
 
 def refine_sets(instructions, exact: np.ndarray, n_nodes: int) -> list[Tensor]:
     """``Instruction.refine`` of each instruction: local indices of its outputs that are an argument of a
-    nonlinear op and whose IBP interval is not exact (``Supports.exact``)."""
+    nonlinear op and whose IBP interval is not exact (``Supports.exact``).
+
+    A node that is a one-term affine map ``w z + b`` of another node z (a linear row with one term) is not
+    refined itself: its CROWN bound is w times z's plus b, so IBP from z's refined interval is as tight as
+    CROWN on it. z is refined instead (unless exact), and the rule repeats down chains of such maps. An
+    imported piecewise-linear activation (one affine piece per ReLU of a wide layer) is then refined on its
+    few arguments, not on its many pieces."""
     needs = np.zeros(n_nodes, dtype=bool)
     args = [a.cpu().numpy() for instr in instructions if instr.kind != "linear" for a in instr.args]
     if args:
         needs[in_range(np.concatenate(args), n_nodes)] = True
     needs[: len(exact)] &= ~exact
+    for instr in reversed(instructions):
+        if instr.kind != "linear" or not needs[instr.start : instr.stop].any():
+            continue
+        rows, cols = instr.rows.cpu().numpy(), instr.cols.cpu().numpy()
+        ok = (cols >= 0) & (cols < n_nodes)
+        single = np.bincount(rows, minlength=instr.size) == 1
+        moved = single[rows] & needs[instr.start + rows] & ok
+        if moved.any():
+            needs[instr.start + rows[moved]] = False
+            target = cols[moved]
+            inside = target < len(exact)
+            target = np.concatenate([target[~inside], target[inside][~exact[target[inside]]]])
+            needs[target] = True
     return [torch.as_tensor(np.nonzero(needs[i.start : i.stop])[0], dtype=torch.long) for i in instructions]
 
 
