@@ -85,6 +85,7 @@ class TableTensors:
     point_values: Tensor  # [P] f at them
     point_errors: Tensor  # [P] bound on |computed - true| of those values
     slope_after: Tensor  # [P] f' just right of each breakpoint
+    slope_before: Tensor  # scalar: f' left of the first breakpoint
 
     @staticmethod
     def of(table: PiecewiseTable, dtype, device) -> "TableTensors":
@@ -98,7 +99,21 @@ class TableTensors:
         values = evaluate(slope, shift, weight, offset, points)
         errors = g * magnitude(slope, shift, weight, offset, points) + table.pieces * tiny_of(dtype)
         slope_after = derivative(slope, shift, weight, points, right=True)
-        return TableTensors(slope, shift, weight, offset, g, lipschitz, points, values, errors, slope_after)
+        left = points[:1] - torch.clamp(points[:1].abs(), min=1.0) if points.numel() else offset[None]
+        slope_before = derivative(slope, shift, weight, left)[0]
+        return TableTensors(slope, shift, weight, offset, g, lipschitz, points, values, errors, slope_after,
+                            slope_before)
+
+    def value(self, x: Tensor) -> Tensor:
+        """f(x) from the breakpoint table: the value at the breakpoint to the left plus the segment's slope
+        times the distance (log K per point; the ReLU sum ``evaluate`` is what the bounds use)."""
+        if self.points.numel() == 0:
+            return evaluate(self.slope, self.shift, self.weight, self.offset, x)
+        at = torch.searchsorted(self.points, x.detach().contiguous(), right=True) - 1
+        before = at < 0
+        at = at.clamp(min=0)
+        slope = torch.where(before, self.slope_before, self.slope_after[at])
+        return self.point_values[at] + slope * (x - self.points[at])
 
 
 def evaluate(slope: Tensor, shift: Tensor, weight: Tensor, offset: Tensor, x: Tensor) -> Tensor:
@@ -137,8 +152,7 @@ class PiecewiseLinear(UnaryOp):
         return f"{self.name}[{param.pieces} pieces]" if param is not None else self.name
 
     def f(self, x, param=None):
-        t = param.tensors(x.dtype, x.device)
-        return evaluate(t.slope, t.shift, t.weight, t.offset, x)
+        return param.tensors(x.dtype, x.device).value(x)
 
     def df(self, x, param=None):
         t = param.tensors(x.dtype, x.device)
