@@ -13,11 +13,23 @@ bound) and the ``graphver acopf`` command line. graphver never imports this pack
     print(acopf.bound(net, timeout=60))          # certified lower bound, feasible upper bound, gap
 """
 
-from acopf.bound import BoundReport, bound
-from acopf.data import Network, load
-from acopf.formulations import AcopfModel, build
-from acopf.solve import SolveResult, solve
+# imported on first use (PEP 562): the command line registers ``graphver acopf`` through acopf.cli, and
+# ``graphver --help`` should not pay for torch and sympy
+_LAZY = {"BoundReport": "acopf.bound", "bound": "acopf.bound", "Network": "acopf.data", "load": "acopf.data",
+         "AcopfModel": "acopf.formulations", "build": "acopf.formulations", "build_model": ("acopf.formulations", "build"),
+         "SolveResult": "acopf.solve", "solve": "acopf.solve"}
 
-build_model = build
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'acopf' has no attribute {name!r}")
+    import importlib
+
+    module_name, attribute = (target, name) if isinstance(target, str) else target
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["AcopfModel", "BoundReport", "Network", "SolveResult", "bound", "build", "build_model", "load", "solve"]

@@ -1,9 +1,22 @@
-"""VNN-COMP ML4ACOPF benchmark: graphver on the 14-bus instances next to alpha-beta-CROWN, and scaling on
-synthetic networks shaped like the 118- and 300-bus versions.
+"""VNN-COMP ML4ACOPF benchmark: graphver on the 14-bus instances next to alpha-beta-CROWN, scaling on
+synthetic networks shaped like the 118- and 300-bus versions, and any benchmark's instances.csv next to the
+competition's results.
 
     python bench/vnncomp.py                 # the 14 instances (in-process and per-process) and the scaling table
     python bench/vnncomp.py --no-process    # skip the per-process timings (one `graphver vnncomp` per instance)
     python bench/vnncomp.py --scaling-only
+    python bench/vnncomp.py --instances ../shared/data/ml4acopf_2024/instances.csv --results run.csv
+                                            # every instance in its own `graphver vnncomp` process, at the CSV's
+                                            # time limits (or --timeout), next to the reference results
+
+Suite (--instances): one `graphver vnncomp MODEL PROP --timeout T` process per instance (2 torch threads
+unless --threads), its wall time measured around the process (start-up included, as the competition
+measures), its verdict from the exit code, a "sat" re-checked here: the counterexample file is read back,
+the input checked against the box and onnxruntime's outputs against the unsafe set. The reference
+columns come from the README next to the CSV (its table of VNN-COMP 2025 results: alpha-beta-CROWN and
+PyRAT per instance; the 14-bus rule "prop1 sat, the rest unsat" as the README states it). "correct": the
+verdict agrees with every reference verdict that is sat or unsat; "wrong" is a decided verdict against one.
+The limit held: wall <= limit + max(2 s, 2 %). --results appends one CSV row per instance and resumes.
 
 Table 1: every instance of ../shared/data/ml4acopf/instances.csv: graphver's verdict, seconds inside the
 verifier (ONNX import and VNN-LIB parsing included, one warm-up instance first so that one-time imports
@@ -24,7 +37,12 @@ box of +-5 % around a random load.
 from __future__ import annotations
 
 import argparse
+import csv
+import math
+import os
+import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -189,11 +207,148 @@ def scaling_table() -> None:
           "earlier peak)")
 
 
+REFERENCE_ROW = re.compile(r"^\|\s*(\d+)-linear-(residual|nonresidual)\s*\|\s*(prop\d+)\s*\|(.*)\|(.*)\|\s*$")
+
+
+def references(readme: Path) -> tuple[list[str], dict]:
+    """(tool names, {(network, property): [(verdict, seconds) per tool]}) from the README's results table;
+    the 14-bus instances by the README's rule (prop1 sat, the others unsat, for both tools)."""
+    tools, table = ["alpha-beta-CROWN", "PyRAT"], {}
+    if not readme.is_file():
+        return tools, table
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        match = REFERENCE_ROW.match(line.strip())
+        if not match:
+            continue
+        size, kind, prop, *cells = match.groups()
+        parsed = []
+        for cell in cells:
+            words = cell.split()
+            seconds = float(words[1]) if len(words) > 1 else math.nan
+            parsed.append((words[0] if words else "", seconds))
+        table[(f"{size}_ieee_ml4acopf-linear-{kind}", f"{size}_ieee_{prop}")] = parsed
+    return tools, table
+
+
+def reference_of(table: dict, onnx_path: Path, vnnlib_path: Path) -> list[tuple[str, float]]:
+    key = (onnx_path.stem, vnnlib_path.stem)
+    if key in table:
+        return table[key]
+    if onnx_path.stem.startswith("14_ieee"):  # README: all 28 decided by both tools, prop1 sat, the rest unsat
+        verdict = "sat" if vnnlib_path.stem.endswith("_prop1") else "unsat"
+        return [(verdict, math.nan), (verdict, math.nan)]
+    return []
+
+
+def recheck_sat(onnx_path: Path, vnnlib_path: Path, result_file: Path) -> bool:
+    """The counterexample file read back: inside the box, and onnxruntime's outputs in the unsafe set."""
+    from graphver.io.onnx import import_onnx
+    from graphver.io.vnncomp import unsafe
+    from graphver.io.vnnlib import read_vnnlib
+
+    lines = result_file.read_text(encoding="utf-8").splitlines()
+    values = {}
+    for line in lines[1:]:
+        line = line.strip().strip("()")
+        if line.startswith("X_"):
+            name, value = line.split()
+            values[int(name[2:])] = float(value)
+    network = import_onnx(onnx_path)
+    spec = read_vnnlib(vnnlib_path, network.n_inputs, network.n_outputs)
+    x = np.array([values[i] for i in range(network.n_inputs)], dtype=network.input_dtype)
+    inside = any(((x >= lo) & (x <= hi)).all() for lo, hi in spec.boxes)
+    y = network.run_onnxruntime(x[None])[0]
+    return bool(inside and unsafe(spec, y)[0])
+
+
+SUITE_FIELDS = ["onnx", "vnnlib", "limit", "verdict", "seconds", "rechecked"]
+
+
+def suite_table(csv_path: Path, timeout: float | None, results: Path | None, threads: int, only: str | None) -> int:
+    from graphver.io.vnncomp import read_instances
+
+    rows = read_instances(csv_path)
+    if only:
+        rows = [r for r in rows if only in f"{r[0].stem} {r[1].stem}"]
+    tools, table = references(csv_path.parent / "README.md")
+    done = {}
+    if results is not None and results.is_file():
+        with open(results, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                done[(row["onnx"], row["vnnlib"])] = row
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads)
+    print(f"{csv_path} ({len(rows)} instances), {threads} threads per process, one process per instance")
+    header = f"{'network':<40}{'property':<18}{'limit':>6}{'graphver':>9}{'s':>8}  " + "".join(f"{t:>22}" for t in tools) \
+        + f"{'':>3}{'agrees':>8}"
+    print(header)
+    summary = []
+    for onnx_path, vnnlib_path, limit in rows:
+        limit = timeout if timeout is not None else limit
+        key = (onnx_path.name, vnnlib_path.name)
+        if key in done:
+            row = done[key]
+            verdict, seconds, rechecked = row["verdict"], float(row["seconds"]), row["rechecked"]
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                out = Path(folder) / "result.txt"
+                start = time.perf_counter()
+                run = subprocess.run([sys.executable, "-m", "graphver", "vnncomp", str(onnx_path), str(vnnlib_path),
+                                      "--timeout", str(limit), "--quiet", "--out", str(out)], env=env,
+                                     capture_output=True, text=True, check=False)
+                seconds = time.perf_counter() - start
+                verdict = {0: "unsat", 1: "sat", 3: "unknown"}.get(run.returncode, "error")
+                rechecked = ""
+                if verdict == "sat":
+                    rechecked = "yes" if out.is_file() and recheck_sat(onnx_path, vnnlib_path, out) else "NO"
+                if verdict == "error":
+                    print(run.stderr.strip()[-400:], file=sys.stderr)
+            if results is not None:
+                new = not results.is_file()
+                with open(results, "a", newline="", encoding="utf-8") as handle:
+                    writer = csv.DictWriter(handle, SUITE_FIELDS)
+                    if new:
+                        writer.writeheader()
+                    writer.writerow(dict(onnx=key[0], vnnlib=key[1], limit=limit, verdict=verdict,
+                                         seconds=f"{seconds:.2f}", rechecked=rechecked))
+        reference = reference_of(table, onnx_path, vnnlib_path)
+        decided_refs = {v for v, _ in reference if v in ("sat", "unsat")}
+        decided = verdict in ("sat", "unsat") and rechecked != "NO"
+        wrong = decided and bool(decided_refs) and decided_refs != {verdict}
+        agrees = "-" if not decided else ("WRONG" if wrong else ("yes" if decided_refs else "no ref"))
+        held = seconds <= float(limit) + max(2.0, 0.02 * float(limit))
+        summary.append((onnx_path.stem, decided, wrong, seconds, held))
+        cells = "".join(f"{(v + ' ' + (f'{t:.0f} s' if t == t else '')).strip():>22}" for v, t in reference) \
+            if reference else f"{'-':>22}" * len(tools)
+        print(f"{onnx_path.stem:<40}{vnnlib_path.stem:<18}{float(limit):>6.0f}{verdict:>9}{seconds:>8.1f}  {cells}"
+              f"{'':>3}{agrees:>8}{'' if held else '  OVER LIMIT'}", flush=True)
+    if not summary:
+        return 0
+    print()
+    groups = [("all", summary), ("118- and 300-bus", [s for s in summary if not s[0].startswith("14_")])]
+    for label, part in groups:
+        if not part:
+            continue
+        times = sorted(s[3] for s in part)
+        print(f"{label}: {sum(s[1] for s in part)}/{len(part)} decided, {sum(s[2] for s in part)} wrong, "
+              f"median {statistics.median(times):.1f} s, max {times[-1]:.1f} s, "
+              f"time limit held {sum(s[4] for s in part)}/{len(part)}")
+    return 1 if any(s[2] for s in summary) else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-process", action="store_true", help="skip the per-process timings")
     parser.add_argument("--scaling-only", action="store_true")
+    parser.add_argument("--instances", type=Path, help="run this instances.csv, one process per instance")
+    parser.add_argument("--timeout", type=float, help="--instances: seconds per instance (default: the CSV's)")
+    parser.add_argument("--results", type=Path, help="--instances: CSV of the results (appended; resumes)")
+    parser.add_argument("--threads", type=int, default=2, help="--instances: torch threads per process")
+    parser.add_argument("--only", help="--instances: only instances whose 'onnx-stem vnnlib-stem' contains this")
     args = parser.parse_args()
+    if args.instances is not None:
+        return suite_table(args.instances, args.timeout, args.results, args.threads, args.only)
     if not args.scaling_only:
         if not (DATA / "instances.csv").is_file():
             print(f"{DATA} is not present: skipping the instances")

@@ -6,12 +6,8 @@
     print(m.interval(x**2 - x))          # a certified [lower, upper]
 """
 
-from sympy import Abs, Eq, Max, Min, atan, cos, erf, exp, log, sin, sqrt, tan, tanh
+import sys
 
-from graphver import ops  # noqa: F401  (registers every op)
-from graphver.dsl.functions import ceil, floor, quad_over_lin, relu, round_half_even, sigmoid
-from graphver.api import Model
-from graphver.bab.properties import All, Any
 from graphver.errors import (
     DomainError,
     GraphverError,
@@ -23,8 +19,34 @@ from graphver.errors import (
     UnsupportedOpError,
 )
 from graphver.options import BabOptions, BoundOptions
-from graphver.report.interval import Interval
-from graphver.tape import Tape, compile_expressions
+
+# The rest of the public API is imported on first use (PEP 562), so that ``import graphver`` (and the
+# command line's --help) does not pay for torch, sympy and the op registry until something needs them.
+_LAZY = {
+    **{name: "sympy" for name in ("Abs", "Eq", "Max", "Min", "atan", "cos", "erf", "exp", "log", "sin", "sqrt",
+                                  "tan", "tanh")},
+    **{name: "graphver.dsl.functions" for name in ("ceil", "floor", "quad_over_lin", "relu", "round_half_even",
+                                                   "sigmoid")},
+    "Model": "graphver.api", "All": "graphver.bab.properties", "Any": "graphver.bab.properties",
+    "Interval": "graphver.report.interval", "Tape": "graphver.tape", "compile_expressions": "graphver.tape",
+    "ops": "graphver.ops", "minimum": ("sympy", "Min"), "maximum": ("sympy", "Max"),
+}
+
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'graphver' has no attribute {name!r}")
+    module_name, attribute = (target, name) if isinstance(target, str) else target
+    import importlib
+
+    import graphver.ops  # noqa: F401  (registers every op before any of the API is used)
+
+    module = importlib.import_module(module_name)
+    value = module if module_name == "graphver.ops" and attribute == "ops" else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
@@ -37,18 +59,20 @@ def from_pyomo(block, derive_bounds: bool = True):
 
 
 def _register_pyomo_solver() -> None:
-    """``SolverFactory("graphver")`` for Pyomo users (Pyomo's solver factory has no plugin discovery)."""
-    try:
+    """``SolverFactory("graphver")`` for Pyomo users (Pyomo's solver factory has no plugin discovery):
+    registered now when Pyomo is already imported, otherwise as soon as ``pyomo.opt`` is (an import hook,
+    graphver.pyomo_hook), so that importing graphver alone does not import Pyomo."""
+    if "pyomo.opt" in sys.modules:
         from graphver.pyomo_api import register
-    except ImportError:  # pragma: no cover  (pyomo is a dependency)
-        return
-    register()
+
+        register()
+    else:
+        from graphver.pyomo_hook import register_on_import
+
+        register_on_import()
 
 
 _register_pyomo_solver()
-
-minimum = Min
-maximum = Max
 
 __all__ = [
     "Abs", "All", "Any", "BabOptions", "Eq", "BoundOptions", "DomainError", "GraphverError", "InfeasibleBoxError", "InternalError", "Interval",

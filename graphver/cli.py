@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import sympy
 
 import graphver as gv
 from graphver import clock
@@ -161,6 +160,8 @@ def as_expressions(value, path: Path) -> dict[str, Any]:
         items = [(None, e) for e in (value if isinstance(value, (list, tuple)) else [value])]
     out: dict[str, Any] = {}
     for label, expr in items:
+        import sympy
+
         try:
             expr = sympy.sympify(expr)
         except (sympy.SympifyError, TypeError) as error:

@@ -13,6 +13,8 @@ exact constants, options and the clock. Reading ``__version__`` from the package
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,22 @@ def test_the_checker_sees_function_level_imports(monkeypatch):
     path = PACKAGE / "tape" / "compile.py"
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: source)
     assert imports(path) == [(1, "graphver.bab"), (4, "graphver.search.ipopt")]
+
+
+def test_the_command_line_starts_without_the_heavy_modules():
+    """``graphver --help`` must answer at once: the package, the command line and its plugin commands import
+    torch, sympy, Pyomo, onnx and scipy only where a command uses them."""
+    code = ("import sys, graphver.cli, acopf.cli, graphver.io.vnncomp_cli; "
+            "print(sorted(m for m in ('torch', 'sympy', 'pyomo', 'onnx', 'onnxruntime', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("order", ["graphver first", "pyomo first"])
+def test_pyomo_finds_the_solver_whichever_is_imported_first(order):
+    imports = ["import graphver", "import pyomo.environ as pe"]
+    if order == "pyomo first":
+        imports.reverse()
+    code = "; ".join(imports + ["import pyomo.environ as pe", "print(pe.SolverFactory('graphver').available())"])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -94,6 +94,8 @@ OP_CASES = {
     "tan": lambda x, y: gv.tan(0.3 * x + 0.2 * y),
     "atan": lambda x, y: gv.atan(3 * x - y) * y,
     "erf": lambda x, y: gv.erf(0.7 * x - y) * x,
+    # a sum of ReLU pieces of one argument: the tape builder fuses it into one piecewise_linear node
+    "piecewise_linear": lambda x, y: (0.3 * gv.relu(2 * x - 0.5) - 0.2 * gv.relu(x + 0.5) + 0.1 * gv.relu(0.3 - x)) * y,
 }
 
 
