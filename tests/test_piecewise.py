@@ -186,3 +186,17 @@ def test_ml4acopf_linear_networks_become_small_tapes():
     ops = ops_of(tape)
     assert ops.count("piecewise_linear") == 3  # sigmoid, sin and cos, each one node per argument
     assert tape.n_nodes < 15_000  # 77,138 nodes as ReLU pieces
+
+
+def test_only_the_arguments_of_needed_nodes_are_refined():
+    """relu of t = (x*y + x, x*y - x), one instruction of two nodes, neither exact (x occurs twice); only
+    relu(t[0]) is an ancestor of the output, so only t[0] is refined, though the tape keeps both."""
+    b = TapeBuilder(["x", "y"])
+    x, y = b.inputs((2,))
+    q = b.elementwise("binary", "mul", [np.array([x]), np.array([y])], "q")
+    t = b.linear([(np.array([0, 0, 1, 1]), np.array([q[0], x, q[0], x]), np.array([1.0, 1.0, 1.0, -1.0]), None)],
+                 np.zeros(2), "t", (2,))
+    r = b.elementwise("unary", "relu", [t], "r")
+    refined = lambda tape: {str(tape.labels[i.start + int(j)]) for i in tape.instructions for j in i.refine}  # noqa: E731
+    assert refined(b.tape(r)) == {"t[0]", "t[1]"}
+    assert refined(b.tape(r[:1])) == {"t[0]"}

@@ -188,12 +188,12 @@ class TapeBuilder:
     def tape(self, outputs: np.ndarray) -> Tape:
         """Freeze what was emitted into a validated tape with outputs ``outputs`` (global node indices)."""
         outputs = np.array(outputs, dtype=np.int64).reshape(-1)
-        kept, index = self._needed(outputs)
+        kept, index, live = self._needed(outputs)
         size = self.n_inputs + sum(i.size for i in kept)
         exact = self.supports.exact
         kept_nodes = np.nonzero(index >= 0)[0]
         exact = exact[kept_nodes[kept_nodes < len(exact)]]
-        refine = refine_sets(kept, exact, size)
+        refine = refine_sets(kept, exact, size, live[kept_nodes])
         instructions = tuple(replace(instr, refine=local) for instr, local in zip(kept, refine))
         labels = tuple(self.labels[int(n)] for n in kept_nodes)
         outputs = index[outputs]
@@ -205,22 +205,28 @@ class TapeBuilder:
         return tape
 
 
-    def _needed(self, outputs: np.ndarray) -> tuple[list[Instruction], np.ndarray]:
-        """The instructions the outputs depend on, renumbered contiguously, and the new index of every
-        node (-1: dropped). Whole instructions are kept or dropped; inputs are always kept."""
-        live = np.zeros(self.size, dtype=bool)
+    def _needed(self, outputs: np.ndarray) -> tuple[list[Instruction], np.ndarray, np.ndarray]:
+        """The instructions the outputs depend on, renumbered contiguously, the new index of every node
+        (-1: dropped) and which nodes the outputs depend on (``live``, old indices). Whole instructions are
+        kept or dropped; inputs are always kept."""
+        live = np.zeros(self.size, dtype=bool)  # nodes an output depends on
+        kept_whole = np.zeros(self.size, dtype=bool)  # nodes a kept instruction reads (any of its outputs)
         live[: self.n_inputs] = True
         live[outputs[(outputs >= 0) & (outputs < self.size)]] = True
+        kept_whole |= live
         needed = []
         for instr in reversed(self.instructions):
-            used = bool(live[instr.start : instr.stop].any())
+            used = bool(kept_whole[instr.start : instr.stop].any())
             needed.append(used)
             if used:
-                _, args = argument_pairs(instr)
-                live[args[(args >= 0) & (args < self.size)]] = True
+                outputs_of, args = argument_pairs(instr)
+                inside = (args >= 0) & (args < self.size)
+                kept_whole[args[inside]] = True
+                reads = live[instr.start + outputs_of] & inside if outputs_of.size else inside
+                live[args[reads]] = True
         needed.reverse()
         if all(needed):
-            return list(self.instructions), np.arange(self.size, dtype=np.int64)
+            return list(self.instructions), np.arange(self.size, dtype=np.int64), live
         index = np.full(self.size, -1, dtype=np.int64)
         index[: self.n_inputs] = np.arange(self.n_inputs)
         kept, next_start = [], self.n_inputs
@@ -235,7 +241,7 @@ class TapeBuilder:
                 moved["args"] = tuple(torch.as_tensor(index[a.cpu().numpy()], dtype=torch.long) for a in instr.args)
             kept.append(replace(instr, **moved))
             next_start += instr.size
-        return kept, index
+        return kept, index, live
 
 
 def covered(values: np.ndarray, errors: np.ndarray) -> bool:

@@ -107,9 +107,11 @@ def in_range(nodes: np.ndarray, n_nodes: int) -> np.ndarray:
     return nodes[(nodes >= 0) & (nodes < n_nodes)]
 
 
-def refine_sets(instructions, exact: np.ndarray, n_nodes: int) -> list[Tensor]:
+def refine_sets(instructions, exact: np.ndarray, n_nodes: int, live: np.ndarray | None = None) -> list[Tensor]:
     """``Instruction.refine`` of each instruction: local indices of its outputs that are an argument of a
-    nonlinear op and whose IBP interval is not exact (``Supports.exact``).
+    nonlinear op and whose IBP interval is not exact (``Supports.exact``). With ``live`` [n_nodes] (the
+    nodes the tape's outputs depend on), only the arguments of live nonlinear nodes: an instruction kept
+    for one of its outputs does not refine the arguments of the others.
 
     A node that is a one-term affine map ``w z + b`` of another node z (a linear row with one term) is not
     refined itself: its CROWN bound is w times z's plus b, so IBP from z's refined interval is as tight as
@@ -117,7 +119,12 @@ def refine_sets(instructions, exact: np.ndarray, n_nodes: int) -> list[Tensor]:
     imported piecewise-linear activation (one affine piece per ReLU of a wide layer) is then refined on its
     few arguments, not on its many pieces."""
     needs = np.zeros(n_nodes, dtype=bool)
-    args = [a.cpu().numpy() for instr in instructions if instr.kind != "linear" for a in instr.args]
+    args = []
+    for instr in instructions:
+        if instr.kind == "linear":
+            continue
+        used = slice(None) if live is None else live[instr.start : instr.stop]
+        args.extend(a.cpu().numpy()[used] for a in instr.args)
     if args:
         needs[in_range(np.concatenate(args), n_nodes)] = True
     needs[: len(exact)] &= ~exact
