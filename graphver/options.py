@@ -30,6 +30,9 @@ class BoundOptions:
 
     alpha_iterations, alpha_lr: Adam steps and learning rate of the "alpha" method.
     crown_intermediate: refine intermediate bounds with CROWN (intersected with IBP); False keeps IBP only.
+    alpha_intermediate: with the "alpha" method, also optimise the intermediate bounds (each refined
+        instruction's outputs get their own alpha pass; branch-and-bound runs it at the root, whose
+        intervals every domain inherits).
     max_chunk_elements: memory cap of one backward pass: batch x plan entries (sparse storage) or batch x
         rows x nodes (dense storage, alpha included); above it the pass runs on chunks of its rows (a sparse
         pass that keeps its coefficients, the final pass of branch-and-bound, or alpha's runs whole).
@@ -42,6 +45,7 @@ class BoundOptions:
     alpha_iterations: int = 40
     alpha_lr: float = 0.1
     crown_intermediate: bool = True
+    alpha_intermediate: bool = True
     max_chunk_elements: int = 2**24
     backward: str = "auto"
 

@@ -77,10 +77,11 @@ class PassStage:
         self.problem, self.tape, self.exact_tape = problem, tape, exact_tape
         self.candidates, self.options, self.stats = candidates, options.bound_options, stats
 
-    def run(self, d: DomainBounds, method: str, alphas: Tensor | None, deadline: float) -> None:
+    def run(self, d: DomainBounds, method: str, alphas: Tensor | None, deadline: float,
+            prior: tuple[Tensor, Tensor] | None = None) -> None:
         splits = NodeSplits(self.candidates, d.split_lo.clone(), d.split_hi.clone())
         result = bound_batch(self.tape, d.lower, d.upper, splits, method, self.options,
-                             alphas if method == "alpha" else None, deadline=deadline)
+                             alphas if method == "alpha" else None, deadline=deadline, prior=prior)
         self.stats.domains_explored += d.lower.shape[0]
         suspect = result.domain_error & ~d.empty
         if bool(suspect.any()):
@@ -207,12 +208,12 @@ class DomainBounder:
         self.lp = LpStage(problem, tape, options, branch_by_lp, stats)
 
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, alphas: Tensor | None,
-              method: str, deadline: float) -> DomainBounds:
+              method: str, deadline: float, prior: tuple[Tensor, Tensor] | None = None) -> DomainBounds:
         start = time.perf_counter()
         empty = torch.zeros(lower.shape[0], dtype=torch.bool, device=lower.device)
         d = DomainBounds(lower, upper, split_lo, split_hi, empty)
         self.fbbt.run(d)
-        self.passes.run(d, method, alphas, deadline)
+        self.passes.run(d, method, alphas, deadline, prior)
         self.stats.time_bound += time.perf_counter() - start
         self.lagrangian.run(d, deadline)
         self.lp.run(d, deadline)

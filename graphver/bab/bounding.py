@@ -46,21 +46,27 @@ def bound_batch(
     options: BoundOptions,
     start_alphas: Tensor | None = None,
     deadline: float | None = None,
+    prior: tuple[Tensor, Tensor] | None = None,
 ) -> BatchBounds:
     """Certified lower bounds of every output row over each domain of the batch.
 
     With method "alpha", ``start_alphas`` ([B, A], e.g. the parents') warm-start the optimisation and the
-    result carries the optimised parameters for the children to inherit. Past ``deadline`` the passes raise
+    result carries the optimised parameters for the children to inherit; with ``options.alpha_intermediate``
+    the refined intermediate nodes get alpha's bounds too (per instruction, up to ``ALPHA_REFINE_ROWS``
+    rows; CROWN's for larger ones), unless a ``prior`` is given (a child inherits its parent's instead). ``prior`` ([B, R] intervals of the refined nodes, e.g. the parents':
+    ``graphver.bounds.ibp.refined_nodes``) is intersected with them. Past ``deadline`` the passes raise
     ``DeadlineReached`` (alpha's iterations stop instead, with the best bound so far)."""
     batch = lower.shape[0]
     marks = DomainMarks(batch, lower.device)
     refine = None
     if method != "ibp" and options.crown_intermediate:
         refine = refine_hook(tape, options.max_chunk_elements, options.backward, deadline)
+        if method == "alpha" and options.alpha_intermediate and options.alpha_iterations and prior is None:
+            refine = alpha_refine_hook(tape, options, refine, deadline)
     linear = None
     alphas = None
     with torch.no_grad():
-        lo, hi = forward_bounds(tape, lower, upper, refine, splits, marks, deadline)
+        lo, hi = forward_bounds(tape, lower, upper, refine, splits, marks, deadline, prior)
         rows_lower = lo[:, tape.outputs].clone()
         if method != "ibp":
             targets = tape.outputs
@@ -87,6 +93,31 @@ def bound_batch(
     rows_lower = torch.where(torch.isnan(rows_lower), torch.full_like(rows_lower, -torch.inf), rows_lower)
     rows_lower = torch.where(infeasible[:, None], torch.full_like(rows_lower, torch.inf), rows_lower)
     return BatchBounds(rows_lower, lo, hi, linear, infeasible, marks.bad, marks.first_message, alphas, tainted)
+
+
+ALPHA_REFINE_ROWS = 512  # refine sets up to this size get alpha's bounds with alpha_intermediate (larger: CROWN's)
+
+
+def alpha_refine_hook(tape: Tape, options: BoundOptions, crown_refine, deadline: float | None):
+    """A refine hook that bounds each instruction's refined outputs by alpha (``alpha_bounds``: CROWN's pass,
+    then Adam on the relaxation parameters of that pass), intersected with IBP; refine sets above
+    ``ALPHA_REFINE_ROWS`` rows fall back to ``crown_refine``. Tighter intermediate intervals tighten every
+    relaxation after them; with ``prior`` they are inherited by a domain's children."""
+
+    def refine(index, instr, lo, hi):
+        targets = instr.start + instr.refine.to(lo.device)
+        if targets.numel() > ALPHA_REFINE_ROWS:
+            crown_refine(index, instr, lo, hi)
+            return
+        with torch.enable_grad():
+            result = alpha_bounds(tape, lo, hi, targets, index, options.alpha_iterations, options.alpha_lr,
+                                  options.backward, max_elements=options.max_chunk_elements, deadline=deadline).lower
+        result = result.detach()
+        q = targets.numel()
+        lo[:, targets] = torch.maximum(lo[:, targets], result[:, :q])
+        hi[:, targets] = torch.minimum(hi[:, targets], -result[:, q:])
+
+    return refine
 
 
 def domain_taint(tape: Tape, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:

@@ -12,7 +12,10 @@ from torch import Tensor
 class Domains:
     """A batch of domains, one row each. ``split_lo``/``split_hi`` constrain the branchable nodes
     (``Candidates.nodes``); ``lower_bound`` is the certified bound of the aggregated row; the ``*_choice``
-    fields hold the split to make when the domain is selected (computed when it was bounded)."""
+    fields hold the split to make when the domain is selected (computed when it was bounded). A child is a
+    subset of its parent, so the parent's intervals of the refined nodes (``prior_*``) hold on it: its pass
+    intersects them with its own, and its intermediate bounds never get looser than the parent's (the
+    root's alpha-optimised ones reach every domain)."""
 
     lower: Tensor  # [D, n]
     upper: Tensor
@@ -27,6 +30,8 @@ class Domains:
     node_choice: Tensor  # [D] long, -1 when no node split helps
     node_point: Tensor  # [D]
     alphas: Tensor  # [D, A] optimised relaxation parameters inherited by the children (A = 0 without alpha)
+    prior_lo: Tensor  # [D, R] intervals of the refined nodes (graphver.bounds.ibp.refined_nodes) on the domain,
+    prior_hi: Tensor  # inherited by the children (R = 0: not kept)
 
     def __len__(self) -> int:
         return int(self.lower_bound.shape[0])

@@ -19,9 +19,11 @@ from graphver.bab.bounder import DomainBounder, DomainBounds
 from graphver.bab.branching import NODE_HEURISTICS, BranchContext, InputWidthScore
 from graphver.bab.domains import Domains
 from graphver.bab.problem import Goal
+from graphver.bounds.ibp import refined_nodes
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
 
+MAX_INHERITED_NODES = 8192  # refined nodes a domain stores for its children (16 bytes each in float64)
 NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
 
 
@@ -36,13 +38,19 @@ class Splitter:
         self.node_win_rate = 1.0  # recent share of trial node splits that beat the input split
         self.deadline = float("inf")
         self.found: list = []  # candidate points the bounding stages produced, for the incumbent
+        self.refined = refined_nodes(tape)[0]
+        # children inherit their parents' intervals of the refined nodes while they are few enough to store
+        self.inherit = self.refined.numel() <= MAX_INHERITED_NODES
 
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, depth: Tensor,
-              alphas: Tensor | None, method: str, deadline: float | None = None) -> Domains:
-        """Bound a batch of domains (warm-starting alpha from ``alphas``) and decide each one's next split;
-        ``deadline`` (default: the run's) is checked inside the passes (``graphver.clock``)."""
+              alphas: Tensor | None, prior_lo: Tensor | None, prior_hi: Tensor | None, method: str,
+              deadline: float | None = None) -> Domains:
+        """Bound a batch of domains (warm-starting alpha from ``alphas``, intersecting the refined nodes with
+        the ``prior_*`` intervals when given) and decide each one's next split; ``deadline`` (default: the
+        run's) is checked inside the passes (``graphver.clock``)."""
+        prior = (prior_lo, prior_hi) if prior_lo is not None and prior_lo.shape[1] else None
         d = self.bounder.bound(lower, upper, split_lo, split_hi, alphas, method,
-                               self.deadline if deadline is None else deadline)
+                               self.deadline if deadline is None else deadline, prior)
         self.found.extend(d.candidates)
         rows = d.rows
         proven = self.goal.proven(rows) & ~d.empty
@@ -58,8 +66,9 @@ class Splitter:
         kept = d.passed.alphas
         if kept is None or kept.shape[0] != d.lower.shape[0]:
             kept = torch.zeros(d.lower.shape[0], 0, dtype=d.lower.dtype, device=d.lower.device)
+        refined = self.refined if self.inherit else self.refined[:0]
         return Domains(d.lower, d.upper, split_lo, split_hi, lower_bound, proven, depth, self.goal.binding_row(rows),
-                       *choice, kept.to(d.lower.device))
+                       *choice, kept.to(d.lower.device), d.passed.lo[:, refined], d.passed.hi[:, refined])
 
     def decide(self, d: DomainBounds, row: Tensor):
         """Each domain's best input split and best node split (scores from its own bound pass)."""
@@ -119,7 +128,8 @@ class Splitter:
         split_hi[left[rows_node], k] = torch.minimum(split_hi[left[rows_node], k], point[rows_node])
         split_lo[right[rows_node], k] = torch.maximum(split_lo[right[rows_node], k], point[rows_node])
         depth = parents.depth.repeat_interleave(2, 0) + 1
-        return lower, upper, split_lo, split_hi, depth, parents.alphas.repeat_interleave(2, 0)
+        return (lower, upper, split_lo, split_hi, depth, parents.alphas.repeat_interleave(2, 0),
+                parents.prior_lo.repeat_interleave(2, 0), parents.prior_hi.repeat_interleave(2, 0))
 
     def strong_branching(self, parents: Domains, has_node: Tensor, method: str) -> tuple[Tensor, Domains]:
         """Bound the input split of every parent and the node split of a trial subset, keep the better.

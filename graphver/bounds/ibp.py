@@ -129,12 +129,15 @@ def forward_bounds(
     splits: NodeSplits | None = None,
     marks: DomainMarks | None = None,
     deadline: float | None = None,
+    prior: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Intervals of every node, each [B, n_nodes]. ``refine`` may tighten an instruction's outputs in place
     right after IBP computes them (CROWN uses this), so that later IBP steps start from tighter inputs.
     ``splits`` intersects split nodes with their constraints before refinement; ``marks`` records domain
-    violations per box instead of raising. ``check(deadline)`` runs before every instruction
-    (``DeadlineReached``)."""
+    violations per box instead of raising. ``prior`` ([B, R] lower and upper ends of the refined nodes,
+    ``refined_nodes`` order) holds intervals known to enclose those nodes on each box (a parent domain's:
+    valid on its children); they are intersected with each instruction's refined outputs. ``check(deadline)``
+    runs before every instruction (``DeadlineReached``)."""
     batch = lower.shape[0]
     lo = torch.empty(batch, tape.n_nodes, dtype=lower.dtype, device=lower.device)
     hi = torch.empty_like(lo)
@@ -151,4 +154,47 @@ def forward_bounds(
             apply_splits(splits, instr, lo, hi)
         if refine is not None and instr.refine.numel():
             refine(index, instr, lo, hi)
+        if prior is not None and instr.refine.numel():
+            intersect_prior(tape, index, instr, lo, hi, prior)
     return lo, hi
+
+
+@dataclass(frozen=True)
+class RefinedKey:
+    """Tape-cache key of ``refined_nodes``, per device."""
+
+    device: str
+
+
+def refined_nodes(tape: Tape) -> tuple[Tensor, list[tuple[int, int]]]:
+    """The refined nodes of the tape (every instruction's ``refine`` set, in tape order) and each
+    instruction's slice of them: the layout of a ``prior``."""
+
+    def build():
+        nodes, slices, at = [], [], 0
+        for instr in tape.instructions:
+            count = instr.refine.numel()
+            slices.append((at, at + count))
+            nodes.append(instr.start + instr.refine.to(tape.device))
+            at += count
+        all_nodes = torch.cat(nodes) if nodes else torch.zeros(0, dtype=torch.long, device=tape.device)
+        return all_nodes, slices
+
+    return tape.cache.get(RefinedKey(str(tape.device)), build)
+
+
+def intersect_prior(tape: Tape, index: int, instr: Instruction, lo: Tensor, hi: Tensor,
+                    prior: tuple[Tensor, Tensor]) -> None:
+    """Intersect an instruction's refined outputs with their prior intervals. Both enclose the true range
+    on the box; where the two cross (an empty domain, or rounding on a point box), the pass's own interval
+    is kept: the intersection may only ever remove what both exclude."""
+    begin, end = refined_nodes(tape)[1][index]
+    if end == begin:
+        return
+    nodes = instr.start + instr.refine.to(lo.device)
+    own_lo, own_hi = lo[:, nodes], hi[:, nodes]
+    new_lo = torch.maximum(own_lo, prior[0][:, begin:end])
+    new_hi = torch.minimum(own_hi, prior[1][:, begin:end])
+    crossing = ~(new_lo <= new_hi)
+    lo[:, nodes] = torch.where(crossing, own_lo, new_lo)
+    hi[:, nodes] = torch.where(crossing, own_hi, new_hi)
