@@ -287,6 +287,25 @@ def test_cli_usage_errors(tmp_path):
     assert runner.invoke(cli.main, ["vnncomp", str(tmp_path / "a.onnx"), str(tmp_path / "b.vnnlib")]).exit_code == 2
 
 
+def test_cli_device_option(tmp_path):
+    import torch
+
+    runner = CliRunner()
+    bad = runner.invoke(cli.main, ["vnncomp", "--device", "tpu", str(tmp_path / "a.onnx"), str(tmp_path / "b.vnnlib")])
+    assert bad.exit_code == 2 and "use cpu, cuda or cuda:N" in bad.output
+    if not torch.cuda.is_available():
+        missing = runner.invoke(cli.main, ["vnncomp", "--device", "cuda", str(tmp_path / "a.onnx"),
+                                           str(tmp_path / "b.vnnlib")])
+        assert missing.exit_code == 2 and "CUDA is not available" in missing.output
+
+
+@needs_data
+def test_cli_device_cpu_decides_an_instance():
+    prop = DATA / "vnnlib" / "14_ieee_prop2.vnnlib"
+    result = CliRunner().invoke(cli.main, ["vnncomp", "--device", "cpu", "--quiet", str(MODEL), str(prop)])
+    assert result.exit_code == 0 and result.output.splitlines()[0] == "unsat"
+
+
 def test_dense_pass_agrees_with_the_plan_pass_and_is_sound(tmp_path):
     """Networks with dense layers are bounded with dense coefficient matrices (graphver/bounds/dense.py):
     the same bounds as the plan-based pass up to rounding, and below every sampled output."""

@@ -35,21 +35,24 @@ VERDICT_STYLE = {"unsat": "bold green", "sat": "bold red", "unknown": "bold yell
                    "format). --instances: the results CSV (appended to; resumes).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds per instance (default: 60, or the CSV's per-instance timeout).")
+@click.option("--device", default=None, metavar="DEVICE",
+              help="Where domains are bounded: cpu (default) or cuda / cuda:N (a GPU; an error without one).")
 @click.option("--quiet", "-q", is_flag=True, help="Only the verdict.")
 def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: Path | None, timeout: float | None,
-            quiet: bool) -> None:
+            device: str | None, quiet: bool) -> None:
     from rich.console import Console
 
     from graphver.cli import check_output, run_guarded
 
     console = Console(highlight=False, quiet=quiet)
+    options = {} if device is None else {"device": check_device(device)}
     if instances is not None:
         if model is not None or prop is not None:
             raise click.UsageError("give either MODEL PROP or --instances CSV, not both")
         if out is None:
             raise click.UsageError("--instances needs --out RESULTS.csv")
         check_output(out, "--out")
-        sys.exit(run_benchmark(instances, out, timeout, console, quiet))
+        sys.exit(run_benchmark(instances, out, timeout, console, quiet, options))
     if model is None or prop is None:
         raise click.UsageError("give MODEL.onnx and PROP.vnnlib (or --instances CSV --out RESULTS.csv)")
     from graphver.io import vnncomp as runner
@@ -63,7 +66,7 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
 
     budget = command_budget(timeout if timeout is not None else 60.0)  # start-up counts (graphver.clock)
     result = run_guarded("", lambda: runner.verify_instance(model, prop, budget,
-                                                            progress=not quiet and sys.stdout.isatty()))
+                                                            progress=not quiet and sys.stdout.isatty(), **options))
     click.echo(result.verdict)
     console.print(f"[{VERDICT_STYLE.get(result.verdict, '')}]{result.verdict}[/] in {result.seconds:.2f} s, "
                   f"{result.domains} domains" + (f", decided by {result.decided_by}" if result.decided_by else "")
@@ -76,7 +79,24 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
     sys.exit(EXIT_CODES.get(result.verdict, EXIT_UNKNOWN))
 
 
-def run_benchmark(instances: Path, out: Path, timeout: float | None, console, quiet: bool) -> int:
+def check_device(device: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N``; a GPU that is not there is a usage error (exit 2), before any work."""
+    if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise click.BadParameter(f"{device!r}: use cpu, cuda or cuda:N", param_hint="--device")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.BadParameter(f"{device!r} requested but CUDA is not available on this machine; use cpu",
+                                     param_hint="--device")
+        index = int(device[5:]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise click.BadParameter(f"{device!r}: this machine has {torch.cuda.device_count()} GPU(s)",
+                                     param_hint="--device")
+    return device
+
+
+def run_benchmark(instances: Path, out: Path, timeout: float | None, console, quiet: bool, options: dict) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -97,7 +117,7 @@ def run_benchmark(instances: Path, out: Path, timeout: float | None, console, qu
                           f"{result.seconds:.2f}", str(result.domains), result.decided_by or result.message)
             progress.advance(task)
 
-        results = runner.run_instances(instances, out, timeout, on_result=record)
+        results = runner.run_instances(instances, out, timeout, on_result=record, **options)
         progress.update(task, completed=total)
     console.print(table)
     skipped = total - len(results)
