@@ -23,7 +23,7 @@ from graphver.bounds.ibp import refined_nodes
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
 
-MAX_INHERITED_NODES = 8192  # refined nodes a domain stores for its children (16 bytes each in float64)
+MAX_INHERITED_NODES = 4096  # refined nodes a domain stores for its children (16 bytes each in float64; 64 KB at most)
 NODE_MIN_GAIN = 1e-4  # relative margin by which a node split must beat the input split (strong branching)
 
 
