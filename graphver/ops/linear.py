@@ -15,12 +15,6 @@ from torch import Tensor
 from graphver.rounding import eps_of, gamma, sanitize_lower, sanitize_upper, tiny_of
 
 
-def linear_apply(rows: Tensor, cols: Tensor, weights: Tensor, bias: Tensor, x: Tensor) -> Tensor:
-    """Evaluate ``W x + b`` for x of shape [B, N]; returns [B, k]."""
-    out = bias.expand(x.shape[0], -1).clone()
-    return out.index_add(1, rows, x[:, cols] * weights)
-
-
 def linear_interval(
     rows: Tensor,
     cols: Tensor,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphver.ops.linear import linear_apply
 from graphver.tape.tape import Tape
 
 
@@ -46,15 +45,20 @@ def evaluate_all(tape: Tape, points: Tensor) -> Tensor:
     values[:, : tape.n_inputs] = points
     forms = tape.cache.get(DenseFormKey(str(points.device), points.dtype), lambda: dense_forms(tape.to(dtype=points.dtype)))
     for instr, form in zip(tape.instructions, forms):
-        if form is not None:
-            out = torch.addmm(instr.bias.to(points.dtype), values[:, form[0]], form[1])
-        elif instr.kind == "linear":
-            out = linear_apply(instr.rows, instr.cols, instr.weights, instr.bias, values)
-        else:
-            op = instr.op_object
-            out = op.f(*(values[:, a] for a in instr.args), instr.param)
-        values[:, instr.start : instr.stop] = out
+        reads = ([form[0]] if form is not None else [instr.cols]) if instr.kind == "linear" else instr.args
+        values[:, instr.start : instr.stop] = instruction_values(instr, form, [values[:, r] for r in reads])
     return values
+
+
+def instruction_values(instr, form: tuple[Tensor, Tensor] | None, reads: list[Tensor]) -> Tensor:
+    """An instruction's outputs [B, size] from the values it reads (``reads``: a linear's read columns, as
+    ``dense_forms`` or its ``cols`` list them; a nonlinear op's arguments)."""
+    if form is not None:
+        return torch.addmm(instr.bias.to(reads[0].dtype), reads[0], form[1])
+    if instr.kind == "linear":
+        batch = reads[0].shape[0]
+        return instr.bias.expand(batch, -1).clone().index_add(1, instr.rows, reads[0] * instr.weights)
+    return instr.op_object.f(*reads, instr.param)
 
 
 @dataclass(frozen=True)
@@ -108,11 +112,5 @@ def evaluate(tape: Tape, points: Tensor) -> Tensor:
         return source[:, local]
 
     for instr, plan, form in zip(tape.instructions, plans, forms):
-        if form is not None:
-            out = torch.addmm(instr.bias.to(points.dtype), read(plan[0]), form[1])
-        elif instr.kind == "linear":
-            out = instr.bias.expand(points.shape[0], -1).clone().index_add(1, instr.rows, read(plan[0]) * instr.weights)
-        else:
-            out = instr.op_object.f(*(read(p) for p in plan), instr.param)
-        segments.append(out)
+        segments.append(instruction_values(instr, form, [read(p) for p in plan]))
     return torch.cat(segments, dim=1)[:, tape.outputs]
