@@ -36,15 +36,16 @@ def corners(lower: Tensor, upper: Tensor, count: int, generator: torch.Generator
 
 
 def projected_gradient(value: ValueFn, start: Tensor, lower: Tensor, upper: Tensor, steps: int,
-                       deadline: float | None = None) -> Tensor:
+                       deadline: float | None = None, step_fraction: float = 1 / 8, halve_every: int = 3) -> Tensor:
     """Minimise ``value`` from ``start`` [P, n] inside [lower, upper] (each [P, n]) by signed projected
-    gradient steps (step = width/8, halved every few steps). Returns the best point seen per start; past
-    ``deadline`` (checked before each step) the steps stop there."""
+    gradient steps (step = width * ``step_fraction``, halved every ``halve_every`` steps; 0: constant
+    steps, which explore instead of converging). Returns the best point seen per start; past ``deadline``
+    (checked before each step) the steps stop there."""
     x = start.clone()
     best_x = x.clone()
     with torch.no_grad():
         best_v = torch.nan_to_num(value(x), nan=torch.inf)
-    step = (upper - lower) / 8
+    step = (upper - lower) * step_fraction
     for iteration in range(steps):
         if clock.passed(deadline):
             break
@@ -57,6 +58,6 @@ def projected_gradient(value: ValueFn, start: Tensor, lower: Tensor, upper: Tens
             better = v_new < best_v
             best_v = torch.where(better, v_new, best_v)
             best_x = torch.where(better[:, None], x, best_x)
-        if iteration % 3 == 2:
+        if halve_every and iteration % halve_every == halve_every - 1:
             step = step / 2
     return best_x
