@@ -87,9 +87,9 @@ class IncumbentSearch:
         if clock.passed(deadline):
             self.stats.time_search += time.perf_counter() - start
             return
-        explored = self.explore(candidates, lower, upper, deadline)
-        found = self.pgd(torch.cat([explored, candidates]), lower.expand(len(explored) + len(candidates), -1),
-                         upper.expand(len(explored) + len(candidates), -1), opts.pgd_domains, deadline)
+        explored = self.explore(candidates, lower, upper, deadline)  # each at least as good as its start
+        starts = explored if len(explored) else candidates
+        found = self.pgd(starts, lower.expand_as(starts), upper.expand_as(starts), opts.pgd_domains, deadline)
         self.polish(lower, upper, deadline)
         if self.ipopt is not None and not clock.passed(deadline):
             # starts: the box centre, the incumbent, then the best other samples and projected-gradient points
