@@ -16,6 +16,12 @@ problems already there) and the table is printed at the end:
 
     python bench/minlplib.py --limit 60 --out bench/minlplib_run.jsonl
     python bench/minlplib.py --limit 10 --only ex2_1_1 ex14_1_1 --tools graphver scip
+    python bench/minlplib.py --set needs_bounds --limit 60 --out bench/minlplib_needs_bounds_run.jsonl
+
+``--set needs_bounds`` runs ``needs_bounds/``, whose files leave some variables unbounded: graphver first
+derives finite bounds from the constraints (FBBT, outward-rounded) and records how many variables got
+them ("box" column: derived, or the error when the constraints imply none); SCIP and MAiNGO take the
+files as they are.
 """
 
 from __future__ import annotations
@@ -37,21 +43,35 @@ CLOSED = 1e-4  # relative gap that counts as closed
 SLACK = 1e-6  # relative slack on the file's optimum (printed to 7-10 digits)
 
 
+SETS = {"dev": DATA, "needs_bounds": DATA / "needs_bounds"}
+FOLDER = DATA  # the set being run (set by main, passed to the child processes)
+
+
 def load(name: str):
     import runpy
 
-    return runpy.run_path(str(DATA.resolve() / f"{name}.py"))["m"]
+    return runpy.run_path(str(FOLDER.resolve() / f"{name}.py"))["m"]
 
 
 def run_graphver(name: str, limit: float) -> dict:
     import graphver as gv
 
+    from graphver.errors import ModelError
+
     m = load(name)
-    result = gv.from_pyomo(m).bound(timeout=limit, rel_tol=CLOSED)
+    imported = gv.from_pyomo(m)
+    try:
+        derived = imported.derived_bounds  # reads the model; derives missing bounds from the constraints
+    except ModelError as error:
+        if "without finite bounds" not in str(error):
+            raise
+        return {"status": "no finite box", "box": "none implied"}
+    result = imported.bound(timeout=limit, rel_tol=CLOSED)
     sense = result.sense
     dual = result.lower if sense == "min" else result.upper
     primal = result.upper if sense == "min" else result.lower
-    return {"status": result.status, "dual": dual, "primal": primal}
+    box = f"derived {len(derived)}" if derived else "given"
+    return {"status": result.status, "dual": dual, "primal": primal, "box": box}
 
 
 def run_scip(name: str, limit: float) -> dict:
@@ -100,7 +120,9 @@ def run_maingo(name: str, limit: float) -> dict:
 RUNNERS = {"graphver": run_graphver, "scip": run_scip, "maingo": run_maingo}
 
 
-def child(tool: str, name: str, limit: float, queue) -> None:
+def child(tool: str, name: str, limit: float, folder: str, queue) -> None:
+    global FOLDER
+    FOLDER = Path(folder)
     os.environ["OMP_NUM_THREADS"] = "1"
     import pyomo.environ  # noqa: F401  (imports are not timed: seconds are the tools' own work)
 
@@ -123,7 +145,7 @@ def run_isolated(tool: str, name: str, limit: float) -> dict:
     """One tool on one problem in its own process, killed at twice the limit plus 30 s."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=child, args=(tool, name, limit, queue))
+    process = context.Process(target=child, args=(tool, name, limit, str(FOLDER), queue))
     start = time.perf_counter()
     process.start()
     process.join(2 * limit + 30)
@@ -153,7 +175,7 @@ def judged(found: dict, sense: str, optimum: float, proven: bool) -> dict:
 
 
 def problems(only: list[str] | None) -> list[dict]:
-    with (DATA / "solutions.csv").open() as f:
+    with (FOLDER / "solutions.csv").open() as f:
         rows = list(csv.DictReader(f))
     return [r for r in rows if not only or r["name"] in only]
 
@@ -177,6 +199,11 @@ def table(records: list[dict], tools: list[str]) -> str:
         closed = sum(bool(r.get("closed")) for r in mine)
         wrong = sum(bool(r.get("wrong")) for r in mine)
         lines.append(f"{t}: {len(mine)} run, {closed} closed to {CLOSED:g}, {wrong} wrong answers")
+    derived = [r for r in records if r["tool"] == "graphver" and str(r.get("box", "")).startswith("derived")]
+    if derived:
+        none = sum(r.get("box") == "none implied" for r in records if r["tool"] == "graphver")
+        lines.append(f"graphver boxes: {len(derived)} derived from the constraints, {none} not implied by them; "
+                     f"of the derived, {sum(bool(r.get('closed')) for r in derived)} closed")
     if "graphver" in tools and "scip" in tools:
         faster = 0
         both = 0
@@ -194,10 +221,16 @@ def main() -> int:
     parser.add_argument("--limit", type=float, default=60.0, help="seconds per problem and tool")
     parser.add_argument("--only", nargs="*", help="problem names")
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), choices=TOOLS)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "minlplib_run.jsonl")
+    parser.add_argument("--set", choices=sorted(SETS), default="dev", help="dev (every variable bounded) or "
+                        "needs_bounds (graphver derives the missing bounds)")
+    parser.add_argument("--out", type=Path, help="JSON lines (default bench/minlplib[_needs_bounds]_run.jsonl)")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        print(f"{DATA} is not present", file=sys.stderr)
+    global FOLDER
+    FOLDER = SETS[args.set]
+    if args.out is None:
+        args.out = ROOT / "bench" / ("minlplib_run.jsonl" if args.set == "dev" else f"minlplib_{args.set}_run.jsonl")
+    if not FOLDER.is_dir():
+        print(f"{FOLDER} is not present", file=sys.stderr)
         return 2
     done = []
     if args.out.is_file():
