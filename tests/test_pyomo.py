@@ -221,9 +221,45 @@ def test_bounds_derived_from_constraints():
     assert low <= -1 and high >= 5 and math.isfinite(low) and math.isfinite(high)
     result = model.bound(timeout=30)
     assert result.status == "solved" and result.lower <= 1 / 3 - 1 / 36 + 1e-9  # min at x = 1/3 - 1/18
-    with pytest.raises(ModelError, match="y .*do not imply finite bounds"):
-        m.link.deactivate()
+    m.link.deactivate()  # y is then bounded by the objective only: y^2 + x <= its value at a feasible point
+    low, high = gv.from_pyomo(m).derived_bounds["y"]
+    assert -1 <= low <= 0 <= high <= 1
+    m.obj.deactivate()
+    m.open = pyo.Objective(expr=m.x - m.y)  # unbounded below: nothing bounds y from above
+    with pytest.raises(ModelError, match=r"y \(no finite upper bound\); neither the constraints nor the objective"):
         from_pyomo(m)
+
+
+def test_objective_cutoff_bounds_a_minimax_problem():
+    """min t s.t. t >= g_i(x): the constraints bound t from below only; the objective's value at a
+    certified feasible point bounds it from above. The start (t = 0) is infeasible: IPOPT, with the
+    inequalities tightened, gives a point strictly inside them. A cutoff keeps every minimiser."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(-2, 2), initialize=0.0)
+    m.t = pyo.Var(initialize=0.0)
+    m.a = pyo.Constraint(expr=m.t >= (m.x - 1) ** 2)
+    m.b = pyo.Constraint(expr=m.t >= (m.x + 1) ** 2 - 0.5)
+    m.obj = pyo.Objective(expr=m.t)
+    model = gv.from_pyomo(m)
+    low, high = model.derived_bounds["t"]
+    optimum = (1 - 0.125) ** 2  # the two parabolas cross at x = 1/8
+    assert low <= optimum <= high < 10
+    result = model.bound(timeout=20)
+    assert result.status == "solved" and result.lower <= optimum + 1e-9 <= result.upper + 2e-9
+    assert result.upper == pytest.approx(optimum, rel=1e-4)
+
+
+def test_fbbt_through_exact_weights_on_unbounded_inputs():
+    """(a - x)^2 + (b - y)^2 <= r^2 bounds x and y once r is bounded, though x and y start unbounded: an
+    exact weight times an infinite end is no error term (not 0 * inf = NaN, which lost every bound)."""
+    m = pyo.ConcreteModel()
+    m.x, m.y = pyo.Var(initialize=0.0), pyo.Var(initialize=0.0)
+    m.r = pyo.Var(bounds=(0, 2))
+    m.disk = pyo.Constraint(expr=(1.5 - m.x) ** 2 + (-0.5 - m.y) ** 2 <= m.r ** 2)
+    m.obj = pyo.Objective(expr=m.r, sense=pyo.maximize)  # its cutoff, r >= r0, leaves r <= 2
+    bounds = gv.from_pyomo(m).derived_bounds
+    assert -0.5 - 1e-9 <= bounds["x"][0] <= -0.5 + 1e-6 and 3.5 - 1e-6 <= bounds["x"][1] <= 3.5 + 1e-9
+    assert -2.5 - 1e-9 <= bounds["y"][0] <= -2.5 + 1e-6 and 1.5 - 1e-6 <= bounds["y"][1] <= 1.5 + 1e-9
 
 
 def minlplib_rows():

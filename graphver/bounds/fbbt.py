@@ -57,8 +57,9 @@ def backward_linear(instr: Instruction, lo: Tensor, hi: Tensor) -> tuple[Tensor,
     e = instr.weight_error.to(lo.dtype) if instr.weight_error is not None else torch.zeros_like(w)
     xl, xh = lo[:, cols], hi[:, cols]
     magnitude = torch.maximum(xl.abs(), xh.abs())
-    tl = torch.minimum(w * xl, w * xh) - e * magnitude
-    th = torch.maximum(w * xl, w * xh) + e * magnitude
+    error = torch.where(e > 0, e * magnitude, torch.zeros_like(magnitude))  # an exact weight: no error (not 0 * inf)
+    tl = torch.minimum(w * xl, w * xh) - error
+    th = torch.maximum(w * xl, w * xh) + error
     tl = fill_nan(tl, -math.inf)  # 0 * inf
     th = fill_nan(th, math.inf)
     size = instr.size
@@ -204,8 +205,9 @@ def backward(tape: Tape, lo: Tensor, hi: Tensor) -> None:
 
 
 def fbbt(tape: Tape, lower: Tensor, upper: Tensor, rows: Tensor, splits: NodeSplits | None = None,
-         rounds: int = 2) -> tuple[Tensor, Tensor, Tensor]:
-    """Shrink boxes [B, n] to the points where every output in ``rows`` can be ``<= 0``.
+         rounds: int = 2, caps: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Shrink boxes [B, n] to the points where every output in ``rows`` can be ``<= 0`` (``<= caps``, one
+    per row, when given: an objective cutoff ``f <= U`` is a row with cap ``U``).
 
     Returns the new boxes and a mask of infeasible boxes (no point can satisfy the rows). Boxes whose
     forward pass leaves an op's domain are returned unchanged (never marked infeasible)."""
@@ -214,6 +216,7 @@ def fbbt(tape: Tape, lower: Tensor, upper: Tensor, rows: Tensor, splits: NodeSpl
     if rows.numel() == 0 or rounds <= 0:
         return lower, upper, infeasible
     targets = tape.outputs[rows.to(tape.outputs.device)].to(lower.device)
+    caps = torch.zeros(targets.shape, dtype=lower.dtype, device=lower.device) if caps is None else caps.to(lower)
     new_lower, new_upper = lower.clone(), upper.clone()
     for _ in range(rounds):
         marks = DomainMarks(lower.shape[0], lower.device)
@@ -224,7 +227,7 @@ def fbbt(tape: Tape, lower: Tensor, upper: Tensor, rows: Tensor, splits: NodeSpl
             # real value (exp(800)): it carries no information, and must not read as an empty interval
             lo = torch.where(lo == math.inf, torch.full_like(lo, -math.inf), lo)
             hi = torch.where(hi == -math.inf, torch.full_like(hi, math.inf), hi)
-            hi[:, targets] = torch.minimum(hi[:, targets], torch.zeros_like(hi[:, targets]))
+            hi[:, targets] = torch.minimum(hi[:, targets], caps.expand_as(hi[:, targets]))
             backward(tape, lo, hi)
         empty = (lo > hi).any(dim=1)
         if node_splits is not None and node_splits.infeasible is not None:

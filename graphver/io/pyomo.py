@@ -762,9 +762,55 @@ def from_pyomo(block, prop=None, combine: str = "all", derive_bounds: bool = Tru
         upper.append(math.inf if high is None else high)
         if low is None or high is None:
             missing.append(var)
-    derived = derive_missing(tape, lower, upper, n_rows, missing, names, derive_bounds) if missing else {}
+    start = [var.value for var in variables] if sense is not None else None  # for the objective cutoff
+    derived = derive_missing(tape, lower, upper, n_rows, names, derive_bounds, start, limits) if missing else {}
     return PyomoImport(tape, lower, upper, variables, names, n_rows, sense, texts, imported, limits, derived,
                        tuple(strict) or (False,) * n_rows, combine, tuple(pairs), tuple(wheres))
+
+
+CUTOFF_MARGIN = 1e-6  # how far IPOPT's point keeps inside each inequality, so that it certifies as feasible
+CUTOFF_SECONDS = 5.0  # IPOPT's time for a feasible point
+
+
+def feasible_points(tape: Tape, lower, upper, start: list, limits: tuple):
+    """Candidate feasible points: the start (a variable without a value at 0), clamped into the box; then,
+    if cyipopt is installed, IPOPT's local minimum from it with every inequality row tightened to
+    ``<= -CUTOFF_MARGIN`` (equalities as they are), so that it lies strictly inside them."""
+    import numpy as np
+
+    x0 = np.clip(np.array([0.0 if v is None else float(v) for v in start]), lower[0].numpy(), upper[0].numpy())
+    yield x0
+    from graphver.search.ipopt import IPOPT_INF, TapeNLP, ipopt_available
+
+    if not ipopt_available():
+        return
+    rows, row_low, row_high = (np.asarray(v, dtype=np.float64) for v in limits)
+    tightened = np.where(row_low == row_high, row_high, row_high - CUTOFF_MARGIN)
+    nlp = TapeNLP(tape, 0, rows=rows.astype(int), row_lower=np.clip(row_low, -IPOPT_INF, IPOPT_INF),
+                  row_upper=tightened)
+    bound = lambda v: np.clip(v[0].numpy(), -IPOPT_INF, IPOPT_INF)  # noqa: E731
+    run = nlp.solve(x0, bound(lower), bound(upper), max_iter=500, max_wall_time=CUTOFF_SECONDS)
+    yield run.x
+
+
+def objective_cutoff(tape: Tape, lower, upper, n_rows: int, point) -> float | None:
+    """The certified upper end of the objective row at ``point`` (clamped into the box) when every
+    constraint row is certified at most 0 there, else None."""
+    import torch
+
+    from graphver.bounds.ibp import DomainMarks, forward_bounds
+
+    point = torch.as_tensor(point, dtype=torch.float64).reshape(1, -1)
+    point = torch.minimum(torch.maximum(point, lower), upper)
+    if not bool(torch.isfinite(point).all()):
+        return None
+    marks = DomainMarks(1, point.device)
+    with torch.no_grad():
+        _, hi = forward_bounds(tape, point, point, marks=marks)
+    hi = hi[0, tape.outputs]
+    if bool(marks.bad.any()) or not bool(torch.isfinite(hi).all()) or bool((hi[n_rows:] > 0).any()):
+        return None
+    return float(hi[0])
 
 
 def add_limit(limits: tuple, row: int, low: float, high: float) -> None:
@@ -798,13 +844,23 @@ def constraint_text(constraint) -> str:
 DERIVE_ROUNDS = 20  # FBBT rounds when deriving the bounds of unbounded variables from the constraints
 
 
-def derive_missing(tape: Tape, lower: list, upper: list, n_rows: int, missing: list, names: list,
-                   derive: bool) -> dict:
-    """Finite bounds for the variables in ``missing`` implied by the constraint rows (FBBT over the box with
+def derive_missing(tape: Tape, lower: list, upper: list, n_rows: int, names: list, derive: bool,
+                   start: list | None = None, limits: tuple = ((), (), ())) -> dict:
+    """Finite bounds for the variables with an infinite end implied by the constraint rows (FBBT over the box with
     infinite ends, outward-rounded like every FBBT bound), written into ``lower``/``upper`` and returned by
     name; an error naming the variables that stay unbounded. An end that FBBT cannot compute (NaN, from
-    inf - inf) carries no information."""
-    if derive and tape.n_outputs > n_rows:
+    inf - inf) carries no information.
+
+    In objective mode (``start``: the variables' Pyomo values), a feasible point gives the objective row
+    the cutoff ``f <= U``, U the certified upper end of f there: the minimum lies in that set, so the box
+    it implies still holds every minimiser (not every feasible point: such a box serves ``bound``, which
+    the objective mode is for). The point is the start, or else IPOPT's solution of the problem with its
+    inequalities tightened (``feasible_points``); it counts only when certified feasible (interval
+    evaluation at the point: every constraint row at most 0)."""
+    objective_mode = start is not None and n_rows == 1
+    ends = {i: (lower[i], upper[i]) for i in range(len(names)) if math.isinf(lower[i]) or math.isinf(upper[i])}
+    cutoff = None
+    if derive and (tape.n_outputs > n_rows or objective_mode):
         import torch
 
         from graphver.bounds.fbbt import fbbt
@@ -812,26 +868,35 @@ def derive_missing(tape: Tape, lower: list, upper: list, n_rows: int, missing: l
         low = torch.tensor([lower], dtype=torch.float64)
         high = torch.tensor([upper], dtype=torch.float64)
         rows = torch.arange(n_rows, tape.n_outputs)
-        new_low, new_high, infeasible = fbbt(tape, low, high, rows, rounds=DERIVE_ROUNDS)
+        caps = torch.zeros(len(rows), dtype=torch.float64)
+        if objective_mode:
+            for point in feasible_points(tape, low, high, start, limits):
+                cutoff = objective_cutoff(tape, low, high, n_rows, point)
+                if cutoff is not None:
+                    break
+        if cutoff is not None:
+            rows, caps = torch.cat([torch.tensor([0]), rows]), torch.cat([torch.tensor([cutoff]), caps])
+        new_low, new_high, infeasible = fbbt(tape, low, high, rows, rounds=DERIVE_ROUNDS, caps=caps)
         if bool(infeasible.any()):
+            if cutoff is not None:  # cannot be: the box holds a certified feasible point below the cutoff
+                raise AssertionError("bound tightening with the objective cutoff emptied a box holding a certified "
+                                     "feasible point")
             raise ModelError("the constraints cannot all hold (certified by bound tightening over the variables' "
                              "bounds): the model is infeasible")
         new_low = torch.nan_to_num(new_low, nan=-math.inf, posinf=math.inf, neginf=-math.inf)
         new_high = torch.nan_to_num(new_high, nan=math.inf, posinf=math.inf, neginf=-math.inf)
-        candidates = {}
-        for i in range(len(names)):
-            if math.isinf(lower[i]) or math.isinf(upper[i]):
-                lo, hi = max(lower[i], float(new_low[0, i])), min(upper[i], float(new_high[0, i]))
-                candidates[i] = (lo, hi)
-        if all(math.isfinite(lo) and math.isfinite(hi) for lo, hi in candidates.values()):
-            for i, (lo, hi) in candidates.items():
+        ends = {i: (max(lo, float(new_low[0, i])), min(hi, float(new_high[0, i]))) for i, (lo, hi) in ends.items()}
+        if all(math.isfinite(lo) and math.isfinite(hi) for lo, hi in ends.values()):
+            for i, (lo, hi) in ends.items():
                 lower[i], upper[i] = lo, hi
-            return {names[i]: bounds for i, bounds in candidates.items()}
-        still = [i for i, (lo, hi) in candidates.items() if not (math.isfinite(lo) and math.isfinite(hi))]
-        missing = [var for var, i in zip(missing, candidates) if i in still]  # both in input order
-    shown = ", ".join(f"{v.name} ({'no finite lower' if v.lb is None or v.lb == -math.inf else 'no finite upper'} "
-                      "bound)" for v in missing[:10])
-    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-    implied = "; the constraints do not imply finite bounds for them" if derive else ""
+            return {names[i]: bounds for i, bounds in ends.items()}
+    still = [(i, lo, hi) for i, (lo, hi) in ends.items() if not (math.isfinite(lo) and math.isfinite(hi))]
+    which = lambda lo, hi: "lower" if math.isfinite(hi) else "upper" if math.isfinite(lo) else "lower and upper"  # noqa: E731
+    shown = ", ".join(f"{names[i]} (no finite {which(lo, hi)} bound)" for i, lo, hi in still[:10])
+    more = f" and {len(still) - 10} more" if len(still) > 10 else ""
+    implied = ""
+    if derive:
+        implied = ("; neither the constraints nor the objective's cutoff at a feasible point imply finite bounds for "
+                   "them" if cutoff is not None else "; the constraints do not imply finite bounds for them")
     raise ModelError(f"variables without finite bounds: {shown}{more}{implied}. graphver needs a finite box: give "
                      "each one bounds, e.g. m.x.setlb(0); m.x.setub(100), or Var(bounds=(0, 100))")
