@@ -35,3 +35,9 @@ class OptionError(GraphverError, TypeError):
 
 class InternalError(GraphverError, AssertionError):
     """An internal invariant failed: a bug in graphver. Please report it with the model that triggered it."""
+
+
+def label_text(label, limit: int = 200) -> str:
+    """A node label as text for messages, shortened to ``limit`` characters."""
+    text = str(label)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

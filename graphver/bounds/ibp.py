@@ -10,7 +10,7 @@ from torch import Tensor
 
 from graphver.clock import check
 from graphver.errors import DomainError
-from graphver.ir.lower import label_text
+from graphver.errors import label_text
 from graphver.ops.linear import linear_interval
 from graphver.tape.tape import Instruction, Tape
 

@@ -17,7 +17,7 @@ import math
 import sympy
 
 from graphver.dsl.functions import quad_over_lin, relu, round_half_even, sigmoid
-from graphver.errors import ModelError, UnsupportedOpError
+from graphver.errors import ModelError, UnsupportedOpError, label_text
 from graphver.exact import certified_float, enclosure
 from graphver.ir.graph import IRGraph
 from graphver.ops.power import MAX_INT_EXPONENT
@@ -53,12 +53,6 @@ class PartLabel:
 
     def __str__(self) -> str:
         return f"{self.what} {self.whole}"
-
-
-def label_text(label, limit: int = 200) -> str:
-    """A node label as text for messages, shortened to ``limit`` characters."""
-    text = str(label)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def exact(number: sympy.Expr, where: str) -> sympy.Expr:

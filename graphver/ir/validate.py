@@ -7,7 +7,7 @@ import networkx as nx
 from graphver.errors import InternalError, ModelError
 from graphver.exact import enclosure
 from graphver.ir.graph import KINDS, IRGraph, node_args
-from graphver.ir.lower import label_text
+from graphver.errors import label_text
 from graphver.ops.base import BinaryOp, UnaryOp
 from graphver.ops.registry import REGISTRY
 
