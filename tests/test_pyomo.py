@@ -341,3 +341,44 @@ def test_egret_polar_acopf_brackets_acopf_ipopt_objective():
     result = gv.from_pyomo(model).bound(timeout=10)
     assert math.isfinite(result.lower) and result.lower <= objective * (1 + 1e-9)
     assert result.upper == pytest.approx(objective, rel=1e-4)
+
+
+NEEDS_BOUNDS = MINLPLIB / "needs_bounds"
+
+
+def needs_bounds_rows():
+    path = NEEDS_BOUNDS / "solutions.csv"
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.skipif(not NEEDS_BOUNDS.is_dir(), reason="../shared/data/minlplib/needs_bounds is not present")
+@pytest.mark.parametrize("name", ["circle", "ex14_1_3"])
+def test_needs_bounds_derived_boxes_keep_the_optimum(name):
+    """circle: the constraints bound x1, x2 once the objective's cutoff bounds the radius x3; ex14_1_3: the
+    start is infeasible and IPOPT's tightened point gives the cutoff. The bound brackets the optimum."""
+    row = next(r for r in needs_bounds_rows() if r["name"] == name)
+    model = gv.from_pyomo(runpy.run_path(str(NEEDS_BOUNDS / f"{name}.py"))["m"])
+    assert model.derived_bounds and all(math.isfinite(v) for b in model.derived_bounds.values() for v in b)
+    result = model.bound(timeout=20)
+    optimum = float(row["optimal_value"])
+    slack = 1e-6 * max(1.0, abs(optimum))
+    assert result.lower <= optimum + slack and result.upper >= optimum - slack
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not NEEDS_BOUNDS.is_dir(), reason="../shared/data/minlplib/needs_bounds is not present")
+def test_every_needs_bounds_file_gets_a_box_or_names_its_unbounded_variables():
+    derived = 0
+    for row in needs_bounds_rows():
+        model = gv.from_pyomo(runpy.run_path(str(NEEDS_BOUNDS / f"{row['name']}.py"))["m"])
+        try:
+            bounds = model.derived_bounds
+        except ModelError as error:
+            assert "without finite bounds" in str(error) and "(no finite" in str(error), row["name"]
+            continue
+        derived += 1
+        assert bounds and all(math.isfinite(v) for b in bounds.values() for v in b), row["name"]
+    assert derived > 0
