@@ -52,31 +52,28 @@ def combined_lower(mu: Tensor, coef: Tensor, offset: Tensor, lower: Tensor, uppe
 
 
 def lp_multipliers(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int) -> Tensor | None:
-    """Optimal multipliers of the linear relaxation of one box, by an LP (scipy's HiGHS): for each row r,
+    """Optimal multipliers of the linear relaxation of one box, by an LP (HiGHS, ``bounds.highs``): for each row r,
     the duals of ``min a_r . x + o_r  s.t.  a_k . x + o_k <= 0 (k >= rows), lower <= x <= upper``.
 
-    coef [Q, n], offset [Q], lower/upper [n]; returns [rows, Q - rows] (None when scipy fails). These are
+    coef [Q, n], offset [Q], lower/upper [n]; returns [rows, Q - rows] (a row whose LP fails keeps zero multipliers). These are
     only starting values: the bound itself is always evaluated by ``combined_lower``, so an inexact or
     wrong LP answer can cost tightness, never soundness."""
     import numpy as np
-    from scipy.optimize import linprog
+
+    from graphver.bounds.highs import solve_le
 
     a = coef.detach().cpu().double().numpy()
     o = offset.detach().cpu().double().numpy()
     k = a.shape[0] - rows
     usable = np.isfinite(o[rows:]) & np.isfinite(a[rows:]).all(axis=1)
-    bounds = list(zip(lower.cpu().double().numpy().tolist(), upper.cpu().double().numpy().tolist()))
+    low, high = lower.cpu().double().numpy(), upper.cpu().double().numpy()
     result = np.zeros((rows, k))
     for r in range(rows):
         if not (np.isfinite(a[r]).all() and np.isfinite(o[r])):
             continue
-        try:
-            solution = linprog(a[r], A_ub=a[rows:][usable], b_ub=-o[rows:][usable], bounds=bounds, method="highs")
-        except (ValueError, np.linalg.LinAlgError):
-            return None
-        if solution.status != 0 or solution.ineqlin is None:
-            continue
-        result[r, usable] = np.maximum(-np.asarray(solution.ineqlin.marginals), 0.0)
+        answer = solve_le(a[r], a[rows:][usable], -o[rows:][usable], low, high)
+        if answer.status == "optimal":
+            result[r, usable] = np.maximum(-answer.duals, 0.0)
     return torch.as_tensor(result, dtype=coef.dtype, device=coef.device)
 
 

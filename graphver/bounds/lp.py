@@ -101,36 +101,30 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
              lower: np.ndarray, upper: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
     """One domain's LP. Returns (status, objective weights [V], constraint multipliers [K], LP point or None);
     status "optimal", "infeasible" (the multipliers are then phase one's, the weights zero) or "failed"."""
-    from scipy.optimize import linprog
+    from graphver.bounds.highs import solve_le
 
     v, n = obj_coef.shape
     k = con_coef.shape[0]
     keep = usable_rows(con_coef, con_offset)
     a_ub = np.block([[obj_coef, -np.ones((v, 1))], [con_coef[keep], np.zeros((int(keep.sum()), 1))]])
     b_ub = np.concatenate([-obj_offset, -con_offset[keep]])
-    bounds = np.column_stack([np.append(lower, -np.inf), np.append(upper, np.inf)])
+    low, high = np.append(lower, -np.inf), np.append(upper, np.inf)
     cost = np.zeros(n + 1)
     cost[-1] = 1.0
     mu = np.zeros(k)
-    try:
-        solution = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-    except (ValueError, np.linalg.LinAlgError):
-        return "failed", np.zeros(v), mu, None
-    if solution.status == 0 and solution.ineqlin is not None:
-        duals = np.maximum(-np.asarray(solution.ineqlin.marginals), 0.0)
+    answer = solve_le(cost, a_ub, b_ub, low, high)
+    if answer.status == "optimal":
+        duals = np.maximum(-answer.duals, 0.0)
         mu[keep] = duals[v:]
-        return "optimal", dyadic_weights(duals[:v]), mu, solution.x[:n]
-    if solution.status != 2 or not keep.any():
+        return "optimal", dyadic_weights(duals[:v]), mu, answer.x[:n]
+    if answer.status != "infeasible" or not keep.any():
         return "failed", np.zeros(v), mu, None
     # phase one: min s subject to c_kv <= s; its duals sum to 1 and certify infeasibility when s* > 0
     a_ub = np.hstack([con_coef[keep], -np.ones((int(keep.sum()), 1))])
-    try:
-        phase = linprog(cost, A_ub=a_ub, b_ub=-con_offset[keep], bounds=bounds, method="highs")
-    except (ValueError, np.linalg.LinAlgError):
+    phase = solve_le(cost, a_ub, -con_offset[keep], low, high)
+    if phase.status != "optimal":
         return "failed", np.zeros(v), mu, None
-    if phase.status != 0 or phase.ineqlin is None:
-        return "failed", np.zeros(v), mu, None
-    mu[keep] = np.maximum(-np.asarray(phase.ineqlin.marginals), 0.0)
+    mu[keep] = np.maximum(-phase.duals, 0.0)
     return "infeasible", np.zeros(v), mu, None
 
 

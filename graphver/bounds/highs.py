@@ -1,0 +1,101 @@
+"""HiGHS through highspy: the LPs of the LP bounds and of the Lagrangian multipliers.
+
+Every LP here has the form ``min c . x  s.t.  A x <= b,  lower <= x <= upper`` (dense ``A``, small to a
+few thousand rows). One ``Highs`` object per process is reused (``clearModel`` then ``passModel``):
+building one costs more than solving a small LP, and scipy's ``linprog`` wrapper around the same
+solver spent about three times the solve in checking and converting its arguments.
+
+Nothing here is trusted: callers turn the duals into certified bounds themselves (``lagrangian``), so a
+wrong or inexact answer costs tightness, never soundness.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+_SOLVER = None  # the process's Highs object, made on first use
+
+
+@dataclass
+class LpAnswer:
+    status: str  # "optimal", "infeasible" or "failed" (unbounded, a solver error, a limit)
+    x: np.ndarray | None  # the primal point when optimal
+    duals: np.ndarray | None  # per row: d objective / d b, <= 0 for a binding row (HiGHS's sign) when optimal
+
+
+@contextmanager
+def quiet_stdout():
+    """File descriptor 1 to /dev/null: highspy prints its banner from C when a solver is made."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def solver():
+    global _SOLVER
+    if _SOLVER is None:
+        import highspy
+
+        try:
+            with quiet_stdout():
+                made = highspy.Highs()
+        except OSError:  # no file descriptor 1 to redirect: take the banner
+            made = highspy.Highs()
+        made.setOptionValue("output_flag", False)
+        _SOLVER = made
+    return _SOLVER
+
+
+def solve_le(cost: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray,
+             upper: np.ndarray) -> LpAnswer:
+    """``min cost . x  s.t.  a_ub x <= b_ub,  lower <= x <= upper`` (infinite bounds allowed)."""
+    import highspy
+
+    inf = highspy.kHighsInf
+    a = np.asarray(a_ub, dtype=np.float64).reshape(-1, len(cost))
+    m, n = a.shape
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+    lp.col_lower_ = np.clip(np.asarray(lower, dtype=np.float64), -inf, inf)
+    lp.col_upper_ = np.clip(np.asarray(upper, dtype=np.float64), -inf, inf)
+    lp.row_lower_ = np.full(m, -inf)
+    lp.row_upper_ = np.clip(np.asarray(b_ub, dtype=np.float64), -inf, inf)
+    columns = a.T  # column-wise storage: the nonzeros of each column in row order
+    nonzero = columns != 0
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nonzero.sum(axis=1))]).astype(np.int32)
+    lp.a_matrix_.index_ = np.nonzero(nonzero)[1].astype(np.int32)
+    lp.a_matrix_.value_ = columns[nonzero]
+    highs = solver()
+    highs.clearModel()
+    try:
+        highs.passModel(lp)
+        highs.run()
+        status = highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kUnboundedOrInfeasible:  # presolve could not tell which
+            highs.setOptionValue("presolve", "off")
+            try:
+                highs.run()
+            finally:
+                highs.setOptionValue("presolve", "choose")
+            status = highs.getModelStatus()
+    except Exception:  # noqa: BLE001  (a solver error is an answer: no bound from this LP)
+        return LpAnswer("failed", None, None)
+    if status == highspy.HighsModelStatus.kOptimal:
+        solution = highs.getSolution()
+        return LpAnswer("optimal", np.array(solution.col_value), np.array(solution.row_dual))
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return LpAnswer("infeasible", None, None)
+    return LpAnswer("failed", None, None)
