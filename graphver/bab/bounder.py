@@ -52,6 +52,7 @@ class DomainBounds:
     rows: Tensor | None = None  # [B, n_rows] certified lower bounds of the rows
     passed: BatchBounds | None = None  # the bound pass (node intervals, linear bounds, alphas)
     lp_choice: tuple | None = None  # (variable [B], point [B]) where the LP suggests a split (-1: none)
+    lp_settled: Tensor | None = None  # [B] every row got a certified LP bound (None: no LP ran)
     candidates: list = field(default_factory=list)  # (points [P, n], source) found while bounding
 
 
@@ -116,15 +117,24 @@ class LagrangianStage:
             self.multipliers = found if found is not None else torch.zeros(
                 self.n_rows, q - self.n_rows, dtype=coef.dtype, device=coef.device)
             self.scale = self.multipliers.abs() + self.multipliers.abs().mean() + 1.0
-        b = d.lower.shape[0]
-        starts = torch.cat([self.multipliers.expand(b, -1, -1), torch.zeros_like(self.multipliers).expand(b, -1, -1)])
-        both, _ = lagrangian_lower(coef.repeat(2, 1, 1), offset.repeat(2, 1), d.lower.repeat(2, 1), d.upper.repeat(2, 1),
-                                   self.n_rows, self.iterations, start=starts, scale=self.scale, deadline=deadline)
-        bound = torch.maximum(both[:b], both[b:])
-        # a box that left an op's domain has meaningless linear bounds for some rows: no Lagrangian bound
-        bound = torch.where(d.passed.domain_error[:, None], torch.full_like(bound, -math.inf), bound)
-        self.stats.lagrangian_improved += int((bound > d.rows).any(dim=1).sum())
-        d.rows = torch.maximum(d.rows, bound)
+        # the LP's bound is at least this one (its relaxation holds the pass's lines, and its duals are
+        # the optimal multipliers): only the domains whose LP gave no bound need it
+        todo = torch.ones(d.lower.shape[0], dtype=torch.bool, device=d.lower.device) if d.lp_settled is None \
+            else ~d.lp_settled
+        if bool(todo.any()):
+            index = torch.nonzero(todo)[:, 0]
+            b = len(index)
+            starts = torch.cat([self.multipliers.expand(b, -1, -1), torch.zeros_like(self.multipliers).expand(b, -1, -1)])
+            both, _ = lagrangian_lower(coef[index].repeat(2, 1, 1), offset[index].repeat(2, 1),
+                                       d.lower[index].repeat(2, 1), d.upper[index].repeat(2, 1), self.n_rows,
+                                       self.iterations, start=starts, scale=self.scale, deadline=deadline)
+            bound = torch.maximum(both[:b], both[b:])
+            # a box that left an op's domain has meaningless linear bounds for some rows: no Lagrangian bound
+            bound = torch.where(d.passed.domain_error[index, None], torch.full_like(bound, -math.inf), bound)
+            self.stats.lagrangian_improved += int((bound > d.rows[index]).any(dim=1).sum())
+            rows = d.rows.clone()  # d.rows may be a view of the pass's bounds
+            rows[index] = torch.maximum(rows[index], bound)
+            d.rows = rows
         self.stats.time_lagrangian += time.perf_counter() - start
 
 
@@ -182,6 +192,7 @@ class LpStage:
             values = torch.minimum(torch.maximum(values, result.lo), result.hi)
             variants.append(point_variant(self.tape, self.output_plan(), result.lo, result.hi, values))
         best = torch.where(result.domain_error[:, None], torch.full_like(best, -math.inf), best)
+        d.lp_settled = (best > -math.inf).all(dim=1)
         self.stats.lp_improved += int((best > d.rows).any(dim=1).sum())
         d.rows = torch.maximum(d.rows, best)
         has_point = ~torch.isnan(points).any(dim=1)
@@ -215,8 +226,13 @@ class DomainBounder:
         self.fbbt.run(d)
         self.passes.run(d, method, alphas, deadline, prior)
         self.stats.time_bound += time.perf_counter() - start
-        self.lagrangian.run(d, deadline)
-        self.lp.run(d, deadline)
+        if self.lagrangian.multipliers is None:
+            # the root: the Lagrangian bound first, a cheap first bound if the LP does not finish in time
+            self.lagrangian.run(d, deadline)
+            self.lp.run(d, deadline)
+        else:
+            self.lp.run(d, deadline)
+            self.lagrangian.run(d, deadline)  # where the LP gave no bound (failed, or past the deadline)
         # a constraint row certified > 0 on the whole domain: no feasible point in it
         infeasible = d.empty | (d.passed.rows_lower[:, self.problem.n_rows :] > 0).any(dim=1)
         if self.problem.n_constraints:
