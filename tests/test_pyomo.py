@@ -262,8 +262,8 @@ def test_fbbt_through_exact_weights_on_unbounded_inputs():
     assert -2.5 - 1e-9 <= bounds["y"][0] <= -2.5 + 1e-6 and 1.5 - 1e-6 <= bounds["y"][1] <= 1.5 + 1e-9
 
 
-def minlplib_rows():
-    path = MINLPLIB / "solutions.csv"
+def minlplib_rows(folder: Path = MINLPLIB):
+    path = folder / "solutions.csv"
     if not path.is_file():
         return []
     with path.open() as f:
@@ -346,20 +346,12 @@ def test_egret_polar_acopf_brackets_acopf_ipopt_objective():
 NEEDS_BOUNDS = MINLPLIB / "needs_bounds"
 
 
-def needs_bounds_rows():
-    path = NEEDS_BOUNDS / "solutions.csv"
-    if not path.is_file():
-        return []
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
 @pytest.mark.skipif(not NEEDS_BOUNDS.is_dir(), reason="../shared/data/minlplib/needs_bounds is not present")
 @pytest.mark.parametrize("name", ["circle", "ex14_1_3"])
 def test_needs_bounds_derived_boxes_keep_the_optimum(name):
     """circle: the constraints bound x1, x2 once the objective's cutoff bounds the radius x3; ex14_1_3: the
     start is infeasible and IPOPT's tightened point gives the cutoff. The bound brackets the optimum."""
-    row = next(r for r in needs_bounds_rows() if r["name"] == name)
+    row = next(r for r in minlplib_rows(NEEDS_BOUNDS) if r["name"] == name)
     model = gv.from_pyomo(runpy.run_path(str(NEEDS_BOUNDS / f"{name}.py"))["m"])
     assert model.derived_bounds and all(math.isfinite(v) for b in model.derived_bounds.values() for v in b)
     result = model.bound(timeout=20)
@@ -372,7 +364,7 @@ def test_needs_bounds_derived_boxes_keep_the_optimum(name):
 @pytest.mark.skipif(not NEEDS_BOUNDS.is_dir(), reason="../shared/data/minlplib/needs_bounds is not present")
 def test_every_needs_bounds_file_gets_a_box_or_names_its_unbounded_variables():
     derived = 0
-    for row in needs_bounds_rows():
+    for row in minlplib_rows(NEEDS_BOUNDS):
         model = gv.from_pyomo(runpy.run_path(str(NEEDS_BOUNDS / f"{row['name']}.py"))["m"])
         try:
             bounds = model.derived_bounds
