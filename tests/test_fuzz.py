@@ -189,25 +189,25 @@ def run_fuzz(examples: int, derandomize: bool, dtype=DT, backward: str = "auto")
 
 def test_fuzz_random_graphs_and_boxes():
     seed = os.environ.get("GRAPHVER_FUZZ_SEED", "fixed")
-    stats = run_fuzz(examples=560, derandomize=(seed == "fixed"))
+    stats = run_fuzz(examples=400, derandomize=(seed == "fixed"))  # more in test_fuzz_many_more_cases (slow)
     print(dict(stats))
-    assert stats["cases"] >= 5000, dict(stats)
+    assert stats["cases"] >= 3500, dict(stats)
     assert stats["tighter"] > 0  # CROWN is strictly tighter than IBP somewhere
 
 
 def test_fuzz_float32():
     """The same fuzz with every bound computed in float32 (constants and boxes converted outward)."""
     seed = os.environ.get("GRAPHVER_FUZZ_SEED", "fixed")
-    stats = run_fuzz(examples=100, derandomize=(seed == "fixed"), dtype=torch.float32)
-    assert stats["cases"] >= 800, dict(stats)
+    stats = run_fuzz(examples=80, derandomize=(seed == "fixed"), dtype=torch.float32)
+    assert stats["cases"] >= 640, dict(stats)
 
 
 def test_fuzz_dense_storage():
     """The same fuzz with every backward pass on dense coefficients (graphver/bounds/dense.py; "auto" picks
     the sparse plan on these graphs)."""
     seed = os.environ.get("GRAPHVER_FUZZ_SEED", "fixed")
-    stats = run_fuzz(examples=120, derandomize=(seed == "fixed"), backward="dense")
-    assert stats["cases"] >= 1000, dict(stats)
+    stats = run_fuzz(examples=90, derandomize=(seed == "fixed"), backward="dense")
+    assert stats["cases"] >= 750, dict(stats)
     assert stats["tighter"] > 0
 
 
