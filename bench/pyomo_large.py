@@ -38,7 +38,7 @@ def build(terms: int, n: int, seed: int = 0):
             parts.append(w * m.x[i] ** 2)
         else:
             parts.append(w * m.x[i] * m.x[j])
-    m.obj = pyo.Objective(expr=pyo.quicksum(parts, linear=False))
+    m.obj = pyo.Objective(expr=pyo.quicksum(parts))
     m.ball = pyo.Constraint(expr=pyo.quicksum(m.x[i] ** 2 for i in m.I) <= n / 4)
     m.ring = pyo.Constraint(m.I, rule=lambda m, i: m.x[i] + m.x[(i + 1) % n] <= 1.5)
     return m

@@ -1,8 +1,9 @@
 """Audit regressions (issue 12): honest results when a run stops early, and undefined regions.
 
 Item 9: Ctrl-C (simulated by a KeyboardInterrupt raised from a function the engine calls in that phase),
-a timeout or a domain cap before the proof is complete report only what was proven: before the root is
-bounded the lower bound is -inf, the status "unknown", the command's exit code 3. Item 14: an op undefined
+a timeout or a domain cap before the proof is complete report only what was proven: the status "unknown",
+the command's exit code 3, and the lower bound proven so far: -inf before any bound, else the first
+bound (one CROWN pass over the box before the search, ``Engine.first_bound``) or better. Item 14: an op undefined
 at a point of the box that satisfies every constraint is a DomainError naming the node (branch-and-bound
 used to split that region forever); a region that the constraints exclude still solves.
 """
@@ -33,6 +34,20 @@ FAST = dict(samples=16, ipopt_starts=1)  # keep the search before the root short
 
 def interrupt(*args, **kwargs):
     raise KeyboardInterrupt
+
+
+def interrupt_from_call(owner, name, call: int):
+    """``owner.name`` that raises KeyboardInterrupt from its ``call``-th call on (earlier calls run)."""
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= call:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    return wrapped
 
 
 def plain_model():
@@ -69,26 +84,43 @@ PHASES = {
 }
 
 
+def test_ctrl_c_in_the_first_bound_is_unknown_with_nothing():
+    """The first bound comes before the search: Ctrl-C in it leaves no bound and no point."""
+    m, expr = plain_model()
+    for sense, e in (("min", expr), ("max", -expr)):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(bounder_module, "bound_batch", interrupt)
+            result = m.bound(e, sense=sense, timeout=60, **FAST)
+        assert result.status == "unknown" and result.stats.stop_reason.startswith("interrupted")
+        assert result.lower == -math.inf and result.upper == math.inf and result.gap == math.inf
+        data = json.loads(result.to_json())
+        assert data["status"] == "unknown" and data["lower"] == MINUS_INF
+
+
 @pytest.mark.parametrize("phase", list(PHASES))
-def test_ctrl_c_before_the_root_bound_is_unknown_with_lower_minus_inf(monkeypatch, phase):
+def test_ctrl_c_before_the_root_bound_reports_the_first_bound(monkeypatch, phase):
+    """Ctrl-C in the search, in OBBT or in the root's own bounding (the second bound of the run): unknown,
+    with the first bound, proven, and the search's best point."""
     (owner, name), constrained = PHASES[phase]
     if owner is ValueSearch and not ipopt_available():
         pytest.skip("cyipopt is not installed")
-    m, expr = constrained_model() if constrained else plain_model()
-    monkeypatch.setattr(owner, name, interrupt)
+    m, expr = constrained_model() if constrained else wavy_model()
+    true_min = -math.sqrt(2) if constrained else -0.775974
+    monkeypatch.setattr(owner, name, interrupt_from_call(owner, name, 2 if phase == "root bounding" else 1))
     result = m.bound(expr, timeout=60, **FAST)
-    assert result.status == "unknown"
-    assert result.lower == -math.inf and math.isfinite(result.upper)  # the search's point is still reported
-    assert result.gap == math.inf and result.stats.stop_reason.startswith("interrupted")
+    assert result.status == "unknown" and result.stats.stop_reason.startswith("interrupted")
+    assert -math.inf < result.lower <= true_min and true_min - 1e-9 <= result.upper < math.inf
+    assert len(result.stats.history) >= 1 and result.stats.history[0][1] == result.lower
     data = json.loads(result.to_json())
-    assert data["status"] == "unknown" and data["lower"] == MINUS_INF
+    assert data["status"] == "unknown" and data["lower"] == result.lower
 
 
 def test_ctrl_c_before_the_root_bound_max_sense(monkeypatch):
-    m, expr = plain_model()
-    monkeypatch.setattr(bounder_module, "bound_batch", interrupt)
+    m, expr = wavy_model()
+    monkeypatch.setattr(bounder_module, "bound_batch", interrupt_from_call(bounder_module, "bound_batch", 2))
     result = m.bound(-expr, sense="max", timeout=60, **FAST)
-    assert result.status == "unknown" and result.upper == math.inf and math.isfinite(result.lower)
+    assert result.status == "unknown" and 0.775974 <= result.upper < math.inf
+    assert -math.inf < result.lower <= 0.775974 + 1e-9
 
 
 @pytest.mark.parametrize("phase", list(PHASES))
@@ -101,11 +133,11 @@ def test_ctrl_c_verify_before_the_root_bound(monkeypatch, phase):
     # true: min x + y = -sqrt 2 >= -1.5; min sin(3x) y + x**2 = -0.776 >= -0.8 (beyond the root's bound)
     result = m.verify(expr >= (-1.5 if constrained else -0.8), timeout=60, **FAST)
     assert result.status == "unknown" and result.stats.stop_reason.startswith("interrupted")
-    if phase == "ipopt search" and not constrained:
-        # verify without constraints bounds the root by CROWN before the search: that bound is proven
-        assert -math.inf < result.margin_lower <= 0.8 - 0.7759
-    else:
+    if phase == "root bounding":  # the first bound of the run is interrupted: nothing is proven
         assert result.margin_lower == -math.inf
+    else:  # the first bound (or, without constraints, quick_proof's CROWN pass) came before: it is proven
+        true_margin = 1.5 - math.sqrt(2) if constrained else 0.8 - 0.775974
+        assert -math.inf < result.margin_lower <= true_margin
 
 
 def test_ctrl_c_in_the_loop_reports_the_root_bound(monkeypatch):
@@ -221,11 +253,14 @@ def test_acopf_bound_ctrl_c_before_the_root_is_unknown(monkeypatch, phase):
         pytest.skip("cyipopt is not installed")
     monkeypatch.setattr(owner, name, interrupt)
     report = acopf.bound(CASE3, timeout=60, progress=False, **options)
-    assert report.status == "unknown" and report.lower == -math.inf
-    assert report.gap == math.inf and math.isfinite(report.upper)
+    assert report.status == "unknown" and math.isfinite(report.upper)
     assert report.stop_reason.startswith("interrupted")
     data = json.loads(report.to_json())
-    assert data["status"] == "unknown" and data["lower"] == MINUS_INF
+    assert data["status"] == "unknown"
+    if phase == "root bounding":  # the run's first bound is interrupted: nothing is proven
+        assert report.lower == -math.inf and report.gap == math.inf and data["lower"] == MINUS_INF
+    else:  # the first bound, before the search and OBBT, is proven
+        assert -math.inf < report.lower <= report.ipopt_objective + 1e-6 and data["lower"] == report.lower
 
 
 # --- item 14: undefined regions ----------------------------------------------------------------------

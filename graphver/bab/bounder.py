@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -217,6 +218,16 @@ class DomainBounder:
         self.passes = PassStage(problem, tape, exact_tape, candidates, options, stats)
         self.lagrangian = LagrangianStage(problem, options.lagrangian_iterations, stats)
         self.lp = LpStage(problem, tape, options, branch_by_lp, stats)
+
+    @contextmanager
+    def passes_only(self):
+        """Within: no Lagrangian and no LP stage (a first bound in the first seconds of a run)."""
+        saved = self.lagrangian.active, self.lp.active
+        self.lagrangian.active = self.lp.active = False
+        try:
+            yield
+        finally:
+            self.lagrangian.active, self.lp.active = saved
 
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, alphas: Tensor | None,
               method: str, deadline: float, prior: tuple[Tensor, Tensor] | None = None) -> DomainBounds:

@@ -108,6 +108,7 @@ class Engine:
             check_defined(self.problem, self.exact_tape, lower, upper)  # an op undefined at the centre or a corner
             if self.quick_proof(store, lower, upper):
                 return self.finish(self.done(store), store, start)
+            self.first_bound(store, lower, upper)
             progress.phase("searching for good points")
             self.search.root(lower, upper, self.deadline)
             if self.problem.n_constraints and opts.obbt_rounds:
@@ -184,6 +185,18 @@ class Engine:
         self.file(store, root)
         self.add_candidates()
         self.unfiled_lower = math.inf  # the whole box is in the store, pruned or set aside
+        self.stats.history.append((time.perf_counter() - self.start, self.proven_lower(store), self.incumbent.value))
+
+    def first_bound(self, store: DomainStore, lower: Tensor, upper: Tensor) -> None:
+        """A proven bound of the whole box in the first seconds: one CROWN pass without the Lagrangian and
+        LP stages, before the search, OBBT and the root's own bounding (which can take most of a short run);
+        it goes into the history, so reports and plots have it at once. Skipped when ``quick_proof``
+        already bounded the box, or for root_method "ibp"."""
+        if self.unfiled_lower > -math.inf or self.options.root_method == "ibp":
+            return
+        with self.bounder.passes_only():
+            self.bound_root(lower, upper, "crown")
+        self.stats.domains_explored -= 1  # the root is bounded again (and counted) after the search
         self.stats.history.append((time.perf_counter() - self.start, self.proven_lower(store), self.incumbent.value))
 
     def quick_proof(self, store: DomainStore, lower: Tensor, upper: Tensor) -> bool:

@@ -29,6 +29,7 @@ PENALTY = 100.0  # weight of constraint violations in the value that projected g
 EXPLORE_STEPS = 40  # constant-step projected gradient from every root sample (the multi-start attack)
 EXPLORE_STEP = 1 / 4  # its step, as a fraction of the box width: large steps cross ridges that halving misses
 EXPLORE_SHARE = 0.1  # the attack's share of the time left at the root
+ROOT_IPOPT_SHARE = 1 / 3  # the root IPOPT starts' share of the time left (the bounding needs the rest)
 
 
 class IncumbentSearch:
@@ -100,7 +101,8 @@ class IncumbentSearch:
                 values = torch.nan_to_num(self.value(pool), nan=math.inf)
             values[:2] = -math.inf  # always start from the centre and the incumbent
             starts = unique_rows(pool[torch.argsort(values)])[: opts.ipopt_starts]
-            self.local_search(starts, lower.expand_as(starts), upper.expand_as(starts), deadline)
+            share = time.perf_counter() + ROOT_IPOPT_SHARE * clock.remaining(deadline)
+            self.local_search(starts, lower.expand_as(starts), upper.expand_as(starts), min(deadline, share))
         self.stats.time_search += time.perf_counter() - start
 
     def during(self, children: Domains, lower: Tensor, upper: Tensor, deadline: float) -> None:
