@@ -1,7 +1,11 @@
 """``graphver acopf``: AC optimal power flow from MATPOWER / PGLib case files (a graphver plugin command).
 
-    graphver acopf solve CASE.m [--json PATH] [--quiet]
-    graphver acopf bound CASE.m [--timeout S] [--gap G] [--plot PNG] [--json PATH]
+    graphver acopf solve CASE [--json PATH] [--quiet]
+    graphver acopf bound CASE [--timeout S] [--gap G] [--plot PNG] [--json PATH]
+
+CASE is a MATPOWER case file, or the name of a bundled case (``case5_pjm``; ``acopf/cases/``), with a
+did-you-mean listing the bundled names when it is neither. Results are drawn by graphver's report layer
+(graphver/report/render.py, graphver/report/plot.py), as for graphver's own commands.
 
 Registered under the ``graphver.commands`` entry point, so graphver itself never imports acopf.
 Exit codes follow graphver's contract (its ``Commands`` group runs every plugin command under
@@ -23,7 +27,10 @@ from acopf.errors import CaseError
 
 FEASIBILITY_TOL = 1e-6
 EXIT_OK, EXIT_INPUT, EXIT_UNKNOWN = 0, 2, 3
-CASE_ARGUMENT = click.argument("case", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+CASE_ARGUMENT = click.argument("case", metavar="CASE")
+FORMULATION_HELP = ("How the AC power flow is written: polar (vm, va), rectangular (e, f) or lifted (rectangular plus "
+                    "the products w = e^2 + f^2, wr, wi as variables, with the SOC cut; the tightest relaxation for "
+                    "bounds).")
 
 
 class CaseInputError(click.ClickException):
@@ -48,11 +55,12 @@ def write_json(data: dict, path: Path) -> None:
     path.write_text(json_text(data) + "\n", encoding="utf-8")
 
 
-def load_case(path: Path):
+def load_case(case: str):
+    """The network of CASE (a file, or a bundled case by name); a CaseError is an input error (exit 2)."""
     from acopf.data import load
 
     try:
-        return load(path)
+        return load(case)
     except CaseError as error:
         raise CaseInputError(str(error)) from None
 
@@ -77,12 +85,13 @@ def acopf() -> None:
                     "constraint violation (checked independently of the solver), dispatch and voltages.\n\n"
                     "Exit codes: 0 solved and feasible within 1e-6 pu, 3 otherwise, 2 input error, 4 internal error.")
 @CASE_ARGUMENT
-@click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="rectangular", show_default=True)
+@click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="rectangular",
+              show_default=True, help=FORMULATION_HELP)
 @click.option("--max-iter", type=click.IntRange(min=1), default=500, show_default=True, help="IPOPT iterations.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Write the solution (objective, status, violations, dispatch, voltages) as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="One line: objective, status, max violation.")
-def solve(case: Path, formulation: str, max_iter: int, json_path: Path | None, quiet: bool) -> None:
+def solve(case: str, formulation: str, max_iter: int, json_path: Path | None, quiet: bool) -> None:
     from dataclasses import asdict
 
     from acopf.solve import solve as run_solve
@@ -92,8 +101,7 @@ def solve(case: Path, formulation: str, max_iter: int, json_path: Path | None, q
     result = run_solve(network, formulation, max_iter=max_iter)
     ok = result.success and result.max_violation <= FEASIBILITY_TOL
     if quiet:
-        click.echo(f"{'solved' if ok else 'not solved'}: objective {result.objective:.6f} $/h, status {result.status}, "
-                   f"max violation {result.max_violation:.2e} pu")
+        click.echo(f"{'solved' if ok else 'not solved'} {result.objective:.2f} $/h (violation {result.max_violation:.1e} pu)")
     else:
         print_solution(result, ok)
     if json_path is not None:
@@ -103,33 +111,25 @@ def solve(case: Path, formulation: str, max_iter: int, json_path: Path | None, q
 
 
 def print_solution(result, ok: bool) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from graphver.report.render import console, data_table, summary_panel
 
-    console = Console(highlight=False)
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style="bold")
-    summary.add_column()
-    summary.add_row("case", f"{result.case} ({result.formulation} formulation)")
-    summary.add_row("status", ("[bold green]SOLVED[/]" if ok else "[bold yellow]NOT SOLVED[/]") + f"  ({result.status})")
-    summary.add_row("objective", f"{result.objective:.6f} $/h")
-    summary.add_row("IPOPT", f"{result.iterations} iterations, {result.seconds:.2f} s")
     worst = max(result.violations, key=result.violations.get)
-    summary.add_row("max violation", f"{result.max_violation:.2e} pu ({worst}; independent numpy evaluation)")
-    console.print(summary)
-    generators = Table(title="generator dispatch", title_justify="left")
-    for header in ("gen", "bus", "Pg (MW)", "Qg (MVAr)", "Pmin", "Pmax"):
-        generators.add_column(header, justify="right")
-    for g in result.generators:
-        generators.add_row(str(g["gen"]), str(g["bus"]), f"{g['pg_mw']:.3f}", f"{g['qg_mvar']:.3f}",
-                           f"{g['pmin_mw']:.1f}", f"{g['pmax_mw']:.1f}")
-    console.print(generators)
-    buses = Table(title="bus voltages", title_justify="left")
-    for header in ("bus", "Vm (pu)", "Va (deg)", "Vmin", "Vmax"):
-        buses.add_column(header, justify="right")
-    for b in result.buses:
-        buses.add_row(str(b["bus"]), f"{b['vm_pu']:.5f}", f"{b['va_deg']:.4f}", f"{b['vmin_pu']:.3f}", f"{b['vmax_pu']:.3f}")
-    console.print(buses)
+    rows = [("case", f"{result.case} ({result.formulation} formulation)"),
+            ("objective", f"{result.objective:.6f} $/h"),
+            ("IPOPT", f"{result.iterations} iterations, {result.seconds:.2f} s"),
+            ("max violation", f"{result.max_violation:.2e} pu ({worst}; independent numpy evaluation)")]
+    out = console()
+    out.print(summary_panel(f"graphver acopf solve {result.case}", "solved" if ok else "not solved", rows,
+                            detail=f"IPOPT: {result.status}"))
+    columns = [(header, "right") for header in ("gen", "bus", "Pg (MW)", "Pmin (MW)", "Pmax (MW)", "Qg (MVAr)",
+                                                 "Qmin (MVAr)", "Qmax (MVAr)")]
+    out.print(data_table("generator dispatch", columns, [
+        [str(g["gen"]), str(g["bus"]), f"{g['pg_mw']:.3f}", f"{g['pmin_mw']:.1f}", f"{g['pmax_mw']:.1f}",
+         f"{g['qg_mvar']:.3f}", f"{g['qmin_mvar']:.1f}", f"{g['qmax_mvar']:.1f}"] for g in result.generators]))
+    columns = [(header, "right") for header in ("bus", "Vm (pu)", "Vmin (pu)", "Vmax (pu)", "Va (deg)")]
+    out.print(data_table("bus voltages", columns, [
+        [str(b["bus"]), f"{b['vm_pu']:.5f}", f"{b['vmin_pu']:.3f}", f"{b['vmax_pu']:.3f}", f"{b['va_deg']:.4f}"]
+        for b in result.buses]))
 
 
 @acopf.command(help="Certified optimality gap of CASE: IPOPT's feasible point (checked independently) as the upper "
@@ -137,7 +137,8 @@ def print_solution(result, ok: bool) -> None:
                     "Exit codes: 0 gap reached (or certified infeasible), 3 stopped first (timeout, Ctrl-C), 2 input "
                     "error, 4 internal error.")
 @CASE_ARGUMENT
-@click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="lifted", show_default=True)
+@click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="lifted",
+              show_default=True, help=FORMULATION_HELP)
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
               metavar="SECONDS", help="Wall-clock limit (IPOPT included); the best certified gap so far is reported.")
 @click.option("--gap", type=click.FloatRange(min=0), default=1e-3, show_default=True,
@@ -147,7 +148,7 @@ def print_solution(result, ok: bool) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
               help="Write a PNG of the lower and upper bound versus time.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display; one line.")
-def bound(case: Path, formulation: str, timeout: float, gap: float, json_path: Path | None, plot_path: Path | None,
+def bound(case: str, formulation: str, timeout: float, gap: float, json_path: Path | None, plot_path: Path | None,
           quiet: bool) -> None:
     from acopf.bound import bound as run_bound
 
@@ -159,7 +160,9 @@ def bound(case: Path, formulation: str, timeout: float, gap: float, json_path: P
     report = run_bound(network, formulation, timeout=command_budget(timeout), gap=gap,
                        progress=None if not quiet else False)
     if quiet:
-        click.echo(f"{report.status}: lower {report.lower:.6f}, upper {report.upper:.6f}, gap {100 * report.gap:.4f} %")
+        from graphver.report.render import percent
+
+        click.echo(f"{report.status}: lower {report.lower:.6f} $/h, upper {report.upper:.6f} $/h, gap {percent(report.gap)}")
     else:
         print_bound(report)
     if json_path is not None:
@@ -172,38 +175,25 @@ def bound(case: Path, formulation: str, timeout: float, gap: float, json_path: P
 
 
 def print_bound(report) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from graphver.report.render import console, percent, summary_panel
 
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    styles = {"solved": "bold green", "unknown": "bold yellow", "infeasible": "bold magenta"}
-    table.add_row("case", f"{report.case} ({report.formulation} formulation)")
-    table.add_row("status", f"[{styles.get(report.status, '')}]{report.status.upper()}[/]  ({report.stop_reason})")
-    table.add_row("lower (certified)", f"{report.lower:.6f} $/h")
-    table.add_row("upper (feasible)", f"{report.upper:.6f} $/h  (max violation {report.max_violation:.2e} pu, "
-                                      "independent evaluation)")
-    table.add_row("gap", f"{100 * report.gap:.4f} %")
-    table.add_row("work", f"{report.domains} domains, {report.seconds:.1f} s")
-    Console(highlight=False).print(table)
+    rows = [("case", f"{report.case} ({report.formulation} formulation)"),
+            ("lower (certified)", f"{report.lower:.6f} $/h"),
+            ("upper (feasible)", f"{report.upper:.6f} $/h  (max violation {report.max_violation:.2e} pu, "
+                                 "independent evaluation)"),
+            ("gap", percent(report.gap)),
+            ("work", f"{report.domains} domains, {report.seconds:.1f} s")]
+    console().print(summary_panel(f"graphver acopf bound {report.case}", report.status, rows,
+                                  detail=report.stop_reason))
 
 
 def plot_bounds(report, path: Path) -> None:
-    import matplotlib
+    """The certified lower bound versus time against the feasible upper bound (graphver's convergence plot)."""
+    from graphver.report.plot import plot_series
+    from graphver.report.render import percent
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    seconds = [h[0] for h in report.history]
-    lower = [h[1] for h in report.history]
-    figure, axis = plt.subplots(figsize=(7, 4))
-    axis.plot(seconds, lower, label="certified lower bound", drawstyle="steps-post")
-    axis.axhline(report.upper, color="tab:red", linestyle="--", label=f"feasible upper bound {report.upper:.2f}")
-    axis.set_xlabel("seconds")
-    axis.set_ylabel("cost ($/h)")
-    axis.set_title(f"{report.case}: gap {100 * report.gap:.3f} % ({report.status})")
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    times = [h[0] for h in report.history] + [report.seconds]
+    lower = [h[1] for h in report.history] + [report.lower]
+    upper = [report.upper] * len(times)
+    plot_series(path, f"{report.case}: gap {percent(report.gap, 3)} ({report.status.upper()})", times, lower, upper,
+                "certified lower bound", f"feasible upper bound {report.upper:.2f}", "cost ($/h)")

@@ -107,10 +107,33 @@ class Network:
 
 
 def load(path) -> Network:
-    """Read, check, correct and convert a MATPOWER case file."""
+    """Read, check, correct and convert a MATPOWER case file: a path, or the name of a bundled case
+    ("case5_pjm", "pglib_opf_case5_pjm"; see ``bundled_names``) when no such file exists."""
+    path = resolve_case(path)
     case = read_matpower(path)
     check_case(case, str(path))
     return to_network(correct_case(case), str(path))
+
+
+def resolve_case(name) -> Path:
+    """``name`` as a path when that file exists, else the bundled case of that name; an error that lists
+    the bundled cases (with a did-you-mean) when it is neither."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    if path.exists():
+        raise CaseError(f"{name}: not a case file (a folder?)")
+    if path.parent != Path(".") and path.parent.exists() or path.suffix not in ("", ".m"):
+        raise CaseError(f"{name}: no such file")
+    try:
+        return bundled_case(str(name))
+    except CaseError as error:
+        raise CaseError(f"{name}: no such file, and {error}") from None
+
+
+def bundled_names() -> list[str]:
+    """The bundled cases' short names (acopf/cases/pglib_opf_NAME.m), sorted."""
+    return sorted(path.stem.removeprefix("pglib_opf_") for path in CASES_DIR.glob("*.m"))
 
 
 def bundled_case(name: str) -> Path:

@@ -86,7 +86,8 @@ def solve(case, formulation: str = "rectangular", max_iter: int = 500, max_wall_
     found = violations(net, vm, va, pg, qg)
     base = net.base_mva
     generators = [{"gen": k + 1, "bus": int(net.bus_ids[net.gen_bus[k]]), "pg_mw": pg[k] * base,
-                   "qg_mvar": qg[k] * base, "pmin_mw": net.pmin[k] * base, "pmax_mw": net.pmax[k] * base}
+                   "qg_mvar": qg[k] * base, "pmin_mw": net.pmin[k] * base, "pmax_mw": net.pmax[k] * base,
+                   "qmin_mvar": net.qmin[k] * base, "qmax_mvar": net.qmax[k] * base}
                   for k in range(net.n_gen)]
     buses = [{"bus": int(net.bus_ids[i]), "vm_pu": vm[i], "va_deg": float(np.degrees(va[i])), "vmin_pu": net.vmin[i],
               "vmax_pu": net.vmax[i]} for i in range(net.n_bus)]

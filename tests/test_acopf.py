@@ -89,7 +89,9 @@ def test_cli_solve_end_to_end(tmp_path):
     assert data["objective"] == pytest.approx(17551.8908, abs=1e-3) and data["max_violation"] <= 1e-6
     assert len(data["generators"]) == 5 and len(data["buses"]) == 5
     quiet = run("acopf", "solve", CASES / "pglib_opf_case3_lmbd.m", "--quiet")
-    assert quiet.exit_code == 0 and quiet.output.startswith("solved: objective")
+    # one short line: status, objective in $/h, violation in pu
+    assert quiet.exit_code == 0 and quiet.output.startswith("solved 5812.6") and "$/h" in quiet.output
+    assert quiet.output.count("\n") == 1 and len(quiet.output) <= 60 and "pu" in quiet.output
 
 
 def test_cli_broken_case_is_an_input_error(tmp_path):

@@ -520,7 +520,7 @@ def test_cli_isolated_bus_is_an_input_error_without_traceback(name, command):
 
 def test_cli_island_with_generator_is_solved():
     result = run("acopf", "solve", ISLANDS / "island_with_generator.m", "--quiet")
-    assert result.exit_code == 0 and result.output.startswith("solved: objective"), result.output
+    assert result.exit_code == 0 and result.output.startswith("solved "), result.output
 
 
 GEN_4 = "\t4\t20.0\t0.0\t10.0\t-10.0\t1.0\t100.0\t1\t50.0"

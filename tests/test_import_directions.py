@@ -127,7 +127,7 @@ def test_the_checker_sees_function_level_imports(monkeypatch):
 def test_the_command_line_starts_without_the_heavy_modules():
     """``graphver --help`` must answer at once: the package, the command line and its plugin commands import
     torch, sympy, Pyomo, onnx and scipy only where a command uses them."""
-    code = ("import sys, graphver.cli, acopf.cli, graphver.io.vnncomp_cli; "
+    code = ("import sys, graphver.cli, acopf.cli, graphver.cli.vnncomp; "
             "print(sorted(m for m in ('torch', 'sympy', 'pyomo', 'onnx', 'onnxruntime', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

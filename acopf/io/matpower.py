@@ -301,8 +301,14 @@ def _table(fields: dict, table: str, source: str) -> list[list[float]]:
 
 
 def read_matpower(path) -> dict:
-    """Parse a MATPOWER case file; error messages name the file."""
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    """Parse a MATPOWER case file; error messages name the file (an empty file says so)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise CaseError(f"{path}: cannot read the case file: {error.strerror}") from None
+    if not text.strip():
+        raise CaseError(f"{path}: the file is empty (expected a MATPOWER case: function mpc = NAME, mpc.version = '2', "
+                        "mpc.baseMVA, mpc.bus, mpc.gen, mpc.branch, mpc.gencost)")
     return parse_matpower(text, source=str(path))
 
 

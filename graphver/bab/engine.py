@@ -101,7 +101,7 @@ class Engine:
         lower, upper = self.problem.box(self.dtype, self.device)
         self.bounder.lp.root_width = (upper - lower)[0]
         store = DomainStore(opts.max_domains)
-        progress = Progress(opts.progress, self.goal.kind, self.problem.label)
+        progress = Progress(opts.progress, self.goal.kind, self.problem.label, opts.rel_tol)
         status, snapshot = None, None  # snapshot: the store before a round's pop, restored if it is cut short
         try:
             progress.phase("checking the box")

@@ -11,7 +11,8 @@ import time
 
 
 class Progress:
-    def __init__(self, enabled: bool | None, mode: str, label: str = ""):
+    def __init__(self, enabled: bool | None, mode: str, label: str = "", rel_tol: float = 0.0):
+        self.rel_tol = rel_tol  # bound: the target relative gap; the line shows the gap in its unit (percent)
         self.enabled = sys.stdout.isatty() if enabled is None else enabled
         self.mode = mode
         self.label = label
@@ -33,9 +34,8 @@ class Progress:
             best = "none" if not math.isfinite(upper) else f"{upper:.6g}"
             return (f"verify {self.label} | {elapsed:6.1f} s | domains left {left:>7} | explored "
                     f"{stats.domains_explored:>8} | proven margin >= {lower:.6g} | worst margin seen {best}")
-        gap = upper - lower if math.isfinite(upper) and math.isfinite(lower) else math.inf
         return (f"bound {self.label} | {elapsed:6.1f} s | domains left {left:>7} | explored {stats.domains_explored:>8} "
-                f"| lower {lower:.8g} | upper {upper:.8g} | gap {gap:.3g}")
+                f"| lower {lower:.8g} | upper {upper:.8g} | gap {gap_text(lower, upper, self.rel_tol)}")
 
     def phase(self, name: str) -> None:
         """Name the phase the run is in (before branch-and-bound starts: checks, search, OBBT, root bound)."""
@@ -64,3 +64,15 @@ class Progress:
         if self.live is not None:
             self.live.stop()
             self.live = None
+
+
+def gap_text(lower: float, upper: float, rel_tol: float) -> str:
+    """The gap upper - lower, and with a relative target also in its unit: "12.3 = 0.0702 % (target 0.1 %)"."""
+    if not (math.isfinite(upper) and math.isfinite(lower)):
+        return "inf"
+    gap = upper - lower
+    if rel_tol <= 0:
+        return f"{gap:.3g}"
+    scale = abs(upper)
+    relative = f"{100 * gap / scale:.3g} %" if scale > 0 else "inf %"
+    return f"{gap:.3g} = {relative} (target {100 * rel_tol:g} %)"

@@ -1,6 +1,6 @@
 """``graphver vnncomp``: one ONNX + VNN-LIB instance, or a benchmark's instances.csv.
 
-Exit codes follow graphver's contract (graphver/cli.py): 0 unsat (the property holds; with --instances:
+Exit codes follow graphver's contract (graphver/cli/errors.py): 0 unsat (the property holds; with --instances:
 every instance decided), 1 sat (a counterexample), 2 usage or input error (a malformed VNN-LIB file, a
 file that is not ONNX, an unsupported op, input counts that do not match, a missing output folder; with
 --instances: also an instance recorded as "error"), 3 unknown, 4 internal error (traceback printed), 130
@@ -14,9 +14,12 @@ from pathlib import Path
 
 import click
 
-EXIT_DECIDED, EXIT_SAT, EXIT_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
-EXIT_CODES = {"unsat": EXIT_DECIDED, "sat": EXIT_SAT}  # any other verdict: unknown
-VERDICT_STYLE = {"unsat": "bold green", "sat": "bold red", "unknown": "bold yellow", "error": "bold magenta"}
+from graphver.cli.errors import EXIT_FALSIFIED, EXIT_INPUT, EXIT_OK, EXIT_UNKNOWN, run_guarded
+from graphver.cli.options import check_device, check_output
+from graphver.report.render import console as make_console
+from graphver.report.render import data_table, styled
+
+EXIT_CODES = {"unsat": EXIT_OK, "sat": EXIT_FALSIFIED}  # any other verdict: unknown
 
 
 @click.command(help="Decide a VNN-COMP instance: MODEL.onnx and PROP.vnnlib, or a benchmark with --instances.\n\n"
@@ -40,12 +43,9 @@ VERDICT_STYLE = {"unsat": "bold green", "sat": "bold red", "unknown": "bold yell
 @click.option("--quiet", "-q", is_flag=True, help="Only the verdict.")
 def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: Path | None, timeout: float | None,
             device: str | None, quiet: bool) -> None:
-    from rich.console import Console
-
-    from graphver.cli import check_output, run_guarded
-
-    console = Console(highlight=False, quiet=quiet)
-    options = {} if device is None else {"device": check_device(device)}
+    console = make_console(quiet)
+    check_device(device)
+    options = {} if device is None else {"device": device}
     if instances is not None:
         if model is not None or prop is not None:
             raise click.UsageError("give either MODEL PROP or --instances CSV, not both")
@@ -68,7 +68,7 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
     result = run_guarded("", lambda: runner.verify_instance(model, prop, budget,
                                                             progress=not quiet and sys.stdout.isatty(), **options))
     click.echo(result.verdict)
-    console.print(f"[{VERDICT_STYLE.get(result.verdict, '')}]{result.verdict}[/] in {result.seconds:.2f} s, "
+    console.print(f"{styled(result.verdict)} in {result.seconds:.2f} s, "
                   f"{result.domains} domains" + (f", decided by {result.decided_by}" if result.decided_by else "")
                   + (f" ({result.message})" if result.message else ""))
     if out is not None:
@@ -79,50 +79,31 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
     sys.exit(EXIT_CODES.get(result.verdict, EXIT_UNKNOWN))
 
 
-def check_device(device: str) -> str:
-    """``cpu``, ``cuda`` or ``cuda:N``; a GPU that is not there is a usage error (exit 2), before any work."""
-    if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
-        raise click.BadParameter(f"{device!r}: use cpu, cuda or cuda:N", param_hint="--device")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise click.BadParameter(f"{device!r} requested but CUDA is not available on this machine; use cpu",
-                                     param_hint="--device")
-        index = int(device[5:]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise click.BadParameter(f"{device!r}: this machine has {torch.cuda.device_count()} GPU(s)",
-                                     param_hint="--device")
-    return device
-
-
 def run_benchmark(instances: Path, out: Path, timeout: float | None, console, quiet: bool, options: dict) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
-    from graphver.cli import run_guarded
     from graphver.io import vnncomp as runner
 
     total = len(run_guarded("", lambda: runner.read_instances(instances)))  # a broken CSV: input error, exit 2
-    table = Table(title=f"{instances}", show_lines=False)
-    for column in ("instance", "verdict", "seconds", "domains", "decided by"):
-        table.add_column(column, justify="right" if column in ("seconds", "domains") else "left")
+    columns = [("instance", "left"), ("verdict", "left"), ("seconds", "right"), ("domains", "right"),
+               ("decided by", "left")]
+    rows: list[list[str]] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=console, disable=quiet)
     with progress:
         task = progress.add_task("vnncomp", total=total)
 
         def record(result):
-            table.add_row(Path(result.vnnlib).name, f"[{VERDICT_STYLE.get(result.verdict, '')}]{result.verdict}[/]",
-                          f"{result.seconds:.2f}", str(result.domains), result.decided_by or result.message)
+            rows.append([Path(result.vnnlib).name, styled(result.verdict), f"{result.seconds:.2f}", str(result.domains),
+                         result.decided_by or result.message])
             progress.advance(task)
 
         results = runner.run_instances(instances, out, timeout, on_result=record, **options)
         progress.update(task, completed=total)
-    console.print(table)
+    console.print(data_table(f"{instances}", columns, rows))
     skipped = total - len(results)
     console.print(f"{len(results)} instances run" + (f", {skipped} already in {out} (skipped)" if skipped else "")
                   + f"; results in {out}")
     if any(r.verdict == "error" for r in results):  # an instance that could not be read (recorded, others ran)
         return EXIT_INPUT
-    return EXIT_UNKNOWN if any(r.verdict == "unknown" for r in results) else EXIT_DECIDED
+    return EXIT_UNKNOWN if any(r.verdict == "unknown" for r in results) else EXIT_OK
