@@ -144,3 +144,23 @@ def test_float_exponent_with_integer_value_is_an_integer_power():
     x = m.var("x", -1, 2)
     iv = m.interval(x**2.0)
     assert iv.lower <= 0 and iv.upper >= 4
+
+
+def test_adam_matches_torch_adam():
+    """graphver's Adam (no torch._dynamo import) takes torch.optim.Adam's steps exactly."""
+    import torch
+
+    from graphver.bounds.adam import Adam
+
+    torch.manual_seed(0)
+    target = torch.randn(5, 3, dtype=torch.float64)
+    ours = torch.zeros(5, 3, dtype=torch.float64, requires_grad=True)
+    theirs = ours.detach().clone().requires_grad_(True)
+    mine, reference = Adam([ours], lr=0.1), torch.optim.Adam([theirs], lr=0.1)
+    for _ in range(25):
+        for p, opt in ((ours, mine), (theirs, reference)):
+            opt.zero_grad()
+            ((p - target) ** 4).sum().backward()
+            opt.step()
+    assert torch.allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+    assert float((ours - target).abs().max()) < float(target.abs().max())  # it moved towards the target

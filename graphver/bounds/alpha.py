@@ -18,6 +18,7 @@ import warnings
 import torch
 from torch import Tensor
 
+from graphver.bounds.adam import Adam
 from graphver.bounds.backward import Alphas, LinearBounds, backward_pass, choose_storage, run_pass, storage_chunks, with_lower
 from graphver.bounds.ibp import argument_bounds
 from graphver.clock import DeadlineReached, passed
@@ -113,7 +114,7 @@ def optimise(tape: Tape, storage, lo: Tensor, hi: Tensor, alphas: Alphas, best: 
         if warm and fits(seconds / 2):
             with torch.no_grad():
                 best = torch.maximum(best, run())
-        optimizer = torch.optim.Adam(list(alphas.values()), lr=lr)
+        optimizer = Adam(list(alphas.values()), lr=lr)
         for _ in range(iterations):
             if passed(deadline) or not fits(seconds):
                 return best, False

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from graphver import clock
+from graphver.bounds.adam import Adam
 from graphver.rounding import SLACK_FACTOR, eps_of, gamma, tiny_of, underflow_of
 
 FIT_MARGIN = 1.5  # an iteration starts only while 1.5x the last one's seconds fit: their times vary with load
@@ -108,7 +109,7 @@ def lagrangian_lower(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor,
         return torch.where(torch.isnan(best) | lost, torch.full_like(best, -math.inf), best), best_mu
     scale = torch.ones_like(best_mu) if scale is None else torch.broadcast_to(scale.to(best_mu), best_mu.shape)
     nu = (best_mu / scale).clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([nu], lr=lr)
+    optimizer = Adam([nu], lr=lr)
     # seconds of the last iteration (the first: ITERATION_EVALUATIONS evaluations); one starts only while it
     # fits, with a margin, before the deadline
     seconds = ITERATION_EVALUATIONS * evaluation
