@@ -121,13 +121,12 @@ def print_solution(result, ok: bool) -> None:
     out = console()
     out.print(summary_panel(f"graphver acopf solve {result.case}", "solved" if ok else "not solved", rows,
                             detail=f"IPOPT: {result.status}"))
-    columns = [(header, "right") for header in ("gen", "bus", "Pg (MW)", "Pmin (MW)", "Pmax (MW)", "Qg (MVAr)",
-                                                 "Qmin (MVAr)", "Qmax (MVAr)")]
-    out.print(data_table("generator dispatch", columns, [
+    columns = [(header, "right") for header in ("gen", "bus", "Pg", "Pmin", "Pmax", "Qg", "Qmin", "Qmax")]
+    out.print(data_table("generator dispatch (P in MW, Q in MVAr)", columns, [
         [str(g["gen"]), str(g["bus"]), f"{g['pg_mw']:.3f}", f"{g['pmin_mw']:.1f}", f"{g['pmax_mw']:.1f}",
          f"{g['qg_mvar']:.3f}", f"{g['qmin_mvar']:.1f}", f"{g['qmax_mvar']:.1f}"] for g in result.generators]))
-    columns = [(header, "right") for header in ("bus", "Vm (pu)", "Vmin (pu)", "Vmax (pu)", "Va (deg)")]
-    out.print(data_table("bus voltages", columns, [
+    columns = [(header, "right") for header in ("bus", "Vm", "Vmin", "Vmax", "Va")]
+    out.print(data_table("bus voltages (Vm in pu, Va in degrees)", columns, [
         [str(b["bus"]), f"{b['vm_pu']:.5f}", f"{b['vmin_pu']:.3f}", f"{b['vmax_pu']:.3f}", f"{b['va_deg']:.4f}"]
         for b in result.buses]))
 

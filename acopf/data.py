@@ -479,3 +479,55 @@ def _cost_per_unit(row: list, base: float) -> np.ndarray:
     first, n = len(GENCOST), int(row[GENCOST["n"]])
     coefficients = np.array(row[first:first + n], dtype=np.float64)  # highest degree first
     return coefficients * base ** np.arange(n - 1, -1, -1, dtype=np.float64)
+
+
+# ---- the angle-difference limits, exactly, and what the formulations need of them ----
+
+RIGHT_ANGLE = 90  # degrees
+
+
+def branch_degrees(net) -> list[tuple[Fraction, Fraction]]:
+    """Each branch's limits of va_i - va_j in degrees, exactly as the case gives them (Fractions of the
+    floats read). A Network built without ``angmin_deg`` / ``angmax_deg`` gets them from its radians,
+    stepped outward by 3 ulps (math.degrees rounds twice, by less than 2 ulps together)."""
+    if net.angmin_deg is not None and net.angmax_deg is not None:
+        return [(Fraction(float(low)), Fraction(float(high))) for low, high in zip(net.angmin_deg, net.angmax_deg)]
+    return [(_outward_degrees(float(low), -math.inf), _outward_degrees(float(high), math.inf))
+            for low, high in zip(net.angmin, net.angmax)]
+
+
+def _outward_degrees(radians: float, direction: float) -> Fraction:
+    degrees = math.degrees(radians)
+    if degrees != 0.0:
+        for _ in range(3):
+            degrees = math.nextafter(degrees, direction)
+    return Fraction(degrees)
+
+
+def pair_limits(net) -> dict[tuple[int, int], tuple[Fraction, Fraction]]:
+    """Each connected bus pair (i, j), oriented as its first branch, with the intersection of the
+    angle-difference limits of va_i - va_j over its branches (degrees, exact)."""
+    limits: dict[tuple[int, int], tuple[Fraction, Fraction]] = {}
+    for k, (low, high) in enumerate(branch_degrees(net)):
+        i, j = int(net.f_bus[k]), int(net.t_bus[k])
+        if (j, i) in limits:
+            i, j, low, high = j, i, -high, -low
+        old = limits.get((i, j))
+        limits[(i, j)] = (low, high) if old is None else (max(old[0], low), min(old[1], high))
+    return limits
+
+
+def check_angle_limits(net) -> None:
+    """The rectangular forms of the angle-difference limits (tan of them) need them within (-90, 90) degrees."""
+    for k, (low, high) in enumerate(branch_degrees(net)):
+        if not (-RIGHT_ANGLE < low <= high < RIGHT_ANGLE):
+            raise CaseError(f"branch {k + 1}: angle-difference limits must lie within (-90, 90) degrees for the "
+                            "rectangular and lifted formulations")
+
+
+def check_parallel_limits(net) -> None:
+    """Parallel branches share one angle difference: their limits must intersect (else nothing is feasible)."""
+    for (i, j), (low, high) in pair_limits(net).items():
+        if low > high:
+            raise CaseError(f"buses {net.bus_ids[i]} and {net.bus_ids[j]}: the angle-difference limits of their "
+                            "parallel branches do not intersect")

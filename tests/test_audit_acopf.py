@@ -33,7 +33,7 @@ from test_acopf_io import TINY
 import acopf
 from acopf.data import BUS, GEN, bundled_case, correct_case, load, to_network
 from acopf.errors import CaseError
-from acopf.formulations.polar import losses_cut, thermal_limits
+from acopf.formulations.common import losses_cut, thermal_limits
 from acopf.io import parse_matpower, read_matpower
 from graphver import cli
 from graphver.tape.compile import round_exact

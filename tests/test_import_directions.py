@@ -6,7 +6,7 @@ imports, at module level and inside functions alike, is checked against ``MAY_NO
 
 ``MAY_NOT_IMPORT`` names, for each part of the package, the parts it must never import. ``"api"`` stands for
 the layer on top of the pipeline: the package root (``graphver/__init__.py``, the public API), ``api.py``,
-``confirm.py``, ``cli.py`` and ``__main__.py``. ``"foundation"`` is what every stage may use: errors, rounding,
+``confirm.py``, ``cli/`` and ``__main__.py``. ``"foundation"`` is what every stage may use: errors, rounding,
 exact constants, options and the clock. Reading ``__version__`` from the package root is allowed anywhere.
 """
 
@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "graphver"
 
 FOUNDATION = ("errors", "rounding", "exact", "options", "clock")
 STAGES = ("ops", "dsl", "ir", "tape", "bounds", "search", "bab", "report", "io")
-API = ("api",)  # the package root, api.py, confirm.py, cli.py, __main__.py
+API = ("api",)  # the package root, api.py, confirm.py, cli/, __main__.py
 EVERYTHING = STAGES + API
 
 MAY_NOT_IMPORT: dict[str, tuple[str, ...]] = {

@@ -1,6 +1,7 @@
 """ACOPF formulations in graphver's modeling language: ``build(network, name)``."""
 
-from acopf.formulations.polar import AcopfModel, build_polar
+from acopf.formulations.common import AcopfModel
+from acopf.formulations.polar import build_polar
 from acopf.formulations.lifted import build_lifted
 from acopf.formulations.rectangular import build_rectangular
 

@@ -30,10 +30,10 @@ from fractions import Fraction
 import sympy
 
 import graphver as gv
-from acopf.errors import CaseError
-from acopf.formulations.polar import (AcopfModel, balances, branch_degrees, branch_parameters, constrain, exact,
-                                     exact_radians, generator_variables, losses_cut, thermal_limits, total_cost)
-from acopf.formulations.rectangular import check_angle_limits, tan_limits, voltage_variables
+from acopf.data import check_angle_limits, check_parallel_limits, pair_limits
+from acopf.formulations.common import (AcopfModel, balances, constrain, exact, exact_radians, generator_variables,
+                                       losses_cut, pi_flows, tan_limits, thermal_limits, total_cost)
+from acopf.formulations.rectangular import voltage_variables
 
 
 def product_box(net, i: int, j: int, low: Fraction, high: Fraction) -> tuple[tuple, tuple]:
@@ -50,21 +50,9 @@ def product_box(net, i: int, j: int, low: Fraction, high: Fraction) -> tuple[tup
     return wr, wi
 
 
-def pair_limits(net) -> dict[tuple[int, int], tuple[Fraction, Fraction]]:
-    """Each connected bus pair (i, j), oriented as its first branch, with the intersection of the
-    angle-difference limits of va_i - va_j over its branches (degrees, exact)."""
-    limits: dict[tuple[int, int], tuple[Fraction, Fraction]] = {}
-    for k, (low, high) in enumerate(branch_degrees(net)):
-        i, j = int(net.f_bus[k]), int(net.t_bus[k])
-        if (j, i) in limits:
-            i, j, low, high = j, i, -high, -low
-        old = limits.get((i, j))
-        limits[(i, j)] = (low, high) if old is None else (max(old[0], low), min(old[1], high))
-    return limits
-
-
 def build_lifted(net) -> AcopfModel:
     check_angle_limits(net)
+    check_parallel_limits(net)
     m = gv.Model(f"acopf_{net.name}_lifted")
     e, f = voltage_variables(m, net)
     pg, qg = generator_variables(m, net)
@@ -76,9 +64,6 @@ def build_lifted(net) -> AcopfModel:
     products = {}
     rows = []
     for (i, j), (low, high) in pair_limits(net).items():
-        if low > high:
-            raise CaseError(f"buses {net.bus_ids[i]} and {net.bus_ids[j]}: the angle-difference limits of their "
-                            "parallel branches do not intersect")
         box_r, box_i = product_box(net, i, j, low, high)
         name = f"{net.bus_ids[i]}_{net.bus_ids[j]}"
         wr, wi = m.var(f"wr_{name}", *box_r), m.var(f"wi_{name}", *box_i)
@@ -91,19 +76,9 @@ def build_lifted(net) -> AcopfModel:
     for k in range(net.n_branch):
         i, j = int(net.f_bus[k]), int(net.t_bus[k])
         wr, wi = products[(i, j)] if (i, j) in products else (products[(j, i)][0], -products[(j, i)][1])
-        flow = lifted_flows(net, k, w[i], w[j], wr, wi)
+        flow = pi_flows(net, k, w[i], w[j], wr, wi)  # linear in the lifted variables
         flows.append(flow)
         rows += thermal_limits(net, k, flow)
     rows += [gv.Eq(variable - expression, 0) for variable, expression in links]
     constrain(m, rows + balances(net, pg, qg, w, flows) + losses_cut(net, pg, w))
     return AcopfModel(m, total_cost(net, pg), e, f, pg, qg, "lifted", links)
-
-
-def lifted_flows(net, k, w_from, w_to, wr, wi) -> tuple[sympy.Expr, ...]:
-    """(p_fr, q_fr, p_to, q_to) of branch k, linear in the lifted variables."""
-    g, b, bc, tr, ti, tm2 = branch_parameters(net, k)
-    p_fr = g / tm2 * w_from + (-g * tr + b * ti) / tm2 * wr + (-b * tr - g * ti) / tm2 * wi
-    q_fr = -(b + bc / 2) / tm2 * w_from - (-b * tr - g * ti) / tm2 * wr + (-g * tr + b * ti) / tm2 * wi
-    p_to = g * w_to + (-g * tr - b * ti) / tm2 * wr - (-b * tr + g * ti) / tm2 * wi
-    q_to = -(b + bc / 2) * w_to - (-b * tr + g * ti) / tm2 * wr - (-g * tr - b * ti) / tm2 * wi
-    return p_fr, q_fr, p_to, q_to

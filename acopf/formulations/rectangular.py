@@ -12,7 +12,7 @@ the reference angle is f_ref = 0, e_ref >= 0; the angle-difference limits (withi
 tan(angmin) wr_ij <= wi_ij <= tan(angmax) wr_ij with wr_ij >= 0, which is equivalent; tan of the
 exact limit (degrees * pi / 180) is an exact sympy number, so the constraint is exactly the case's (a
 float tan could round inward). Variable boxes come from the polar ones: with |va_i| <= d_i (the path
-bound of ``polar.angle_bounds``), e_i in [vmin cos d_i, vmax] when d_i < 90 degrees and
+bound of ``common.angle_bounds``), e_i in [vmin cos d_i, vmax] when d_i < 90 degrees and
 f_i in [-vmax sin d_i, vmax sin d_i], exact numbers rounded outward by ``Model.var``, so nothing
 feasible is cut off.
 """
@@ -22,31 +22,23 @@ from __future__ import annotations
 import sympy
 
 import graphver as gv
-from acopf.errors import CaseError
-from acopf.formulations.polar import (AcopfModel, angle_bounds, balances, branch_degrees, branch_parameters,
-                                     constrain, exact, exact_radians, generator_variables, losses_cut,
-                                     thermal_limits, total_cost)
-
-RIGHT_ANGLE = 90  # degrees
+from acopf.data import RIGHT_ANGLE, branch_degrees, check_angle_limits
+from acopf.formulations.common import (AcopfModel, angle_bounds, balances, constrain, exact, exact_radians,
+                                       generator_variables, losses_cut, pi_flows, tan_limits, thermal_limits,
+                                       total_cost)
 
 
 def branch_flows(net, e, f, k):
     """(p_fr, q_fr, p_to, q_to) of branch k in rectangular coordinates, and (wr, wi)."""
-    g, b, bc, tr, ti, tm2 = branch_parameters(net, k)
     i, j = int(net.f_bus[k]), int(net.t_bus[k])
-    wi_i, wi_j = e[i] ** 2 + f[i] ** 2, e[j] ** 2 + f[j] ** 2
     wr = e[i] * e[j] + f[i] * f[j]
     wi = f[i] * e[j] - e[i] * f[j]
-    p_fr = g / tm2 * wi_i + (-g * tr + b * ti) / tm2 * wr + (-b * tr - g * ti) / tm2 * wi
-    q_fr = -(b + bc / 2) / tm2 * wi_i - (-b * tr - g * ti) / tm2 * wr + (-g * tr + b * ti) / tm2 * wi
-    p_to = g * wi_j + (-g * tr - b * ti) / tm2 * wr - (-b * tr + g * ti) / tm2 * wi
-    q_to = -(b + bc / 2) * wi_j - (-b * tr + g * ti) / tm2 * wr - (-g * tr - b * ti) / tm2 * wi
-    return (p_fr, q_fr, p_to, q_to), (wr, wi)
+    return pi_flows(net, k, e[i] ** 2 + f[i] ** 2, e[j] ** 2 + f[j] ** 2, wr, wi), (wr, wi)
 
 
 def voltage_variables(m: gv.Model, net) -> tuple[list, list]:
     """e_i in [vmin cos d_i, vmax] and f_i in [-vmax sin d_i, vmax sin d_i], with d_i the path bound of
-    |va_i| (``polar.angle_bounds``); e_ref >= 0 and f_ref = 0 at the reference bus (and wherever d_i = 0:
+    |va_i| (``common.angle_bounds``); e_ref >= 0 and f_ref = 0 at the reference bus (and wherever d_i = 0:
     an island's own reference). The ends are exact sympy numbers, which ``Model.var`` rounds outward."""
     reach = angle_bounds(net)
     e, f = [], []
@@ -62,19 +54,6 @@ def voltage_variables(m: gv.Model, net) -> tuple[list, list]:
         e.append(m.var(f"e_{bus}", low, vmax))
         f.append(m.var(f"f_{bus}", -spread, spread))
     return e, f
-
-
-def check_angle_limits(net) -> None:
-    """The rectangular forms of the angle-difference limits need them within (-90, 90) degrees."""
-    for k, (low, high) in enumerate(branch_degrees(net)):
-        if not (-RIGHT_ANGLE < low <= high < RIGHT_ANGLE):
-            raise CaseError(f"branch {k + 1}: angle-difference limits must lie within (-90, 90) degrees for the "
-                            "rectangular and lifted formulations")
-
-
-def tan_limits(low, high) -> tuple[sympy.Expr, sympy.Expr]:
-    """tan of the exact angle limits (degrees, within +-90): exact sympy numbers (tan(60 deg) = sqrt(3))."""
-    return sympy.tan(exact_radians(low)), sympy.tan(exact_radians(high))
 
 
 def build_rectangular(net) -> AcopfModel:

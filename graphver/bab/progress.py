@@ -74,5 +74,5 @@ def gap_text(lower: float, upper: float, rel_tol: float) -> str:
     if rel_tol <= 0:
         return f"{gap:.3g}"
     scale = abs(upper)
-    relative = f"{100 * gap / scale:.3g} %" if scale > 0 else "inf %"
+    relative = f"{100 * gap / scale:.3g} %" if scale > 0 else ("0 %" if gap == 0 else "inf %")
     return f"{gap:.3g} = {relative} (target {100 * rel_tol:g} %)"
