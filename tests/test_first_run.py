@@ -166,3 +166,18 @@ def test_cli_reference_option_table_matches_the_commands():
             flags |= {"-h", "--help"}
             for option in options:
                 assert (option in flags) == (name in commands), f"{option} on {name}: {row}"
+
+
+def test_the_supported_function_list_in_the_docs_is_the_code_s():
+    """docs/index.md's table names every function of the UnsupportedOpError message (ir/lower.py's
+    SUPPORTED_TEXT), and tutorial 1 prints that message (checked by tests/test_docs.py)."""
+    from graphver.ir.lower import SUPPORTED_TEXT
+
+    table = (ROOT / "docs" / "index.md").read_text(encoding="utf-8").split("## Supported functions")[1]
+    table = table.split("\n## ")[0]
+    names = [name.strip() for name in SUPPORTED_TEXT.split("),")[-1].split(",")]
+    assert "erf" in names and "round_half_even" in names
+    for name in names:
+        assert re.search(rf"\b{re.escape(name)}\b", table), name
+    tutorial = (ROOT / "docs" / "tutorials" / "01-first-bounds.md").read_text(encoding="utf-8")
+    assert SUPPORTED_TEXT in tutorial
