@@ -266,7 +266,7 @@ def _enclosure(value) -> tuple[Fraction, Fraction]:
         return exact, exact
     if not value.is_number:
         raise ModelError(f"{value} is not a number")
-    if value.is_finite is False or value.is_real is False or value.has(sympy.nan, sympy.zoo):
+    if _known_not_finite_real(value):
         raise ModelError(f"the constant {value} is not a finite real number")
     found = _enclosure_of_interval(value)
     if found is not None:
@@ -285,6 +285,18 @@ def _enclosure(value) -> tuple[Fraction, Fraction]:
         f"the constant {value} cannot be evaluated with a certified error (it may be exactly 0 or not real, "
         "and sympy cannot prove which): simplify it (sympy.simplify, sympy.nsimplify) or write it as an exact number"
     )
+
+
+def _known_not_finite_real(value: sympy.Expr) -> bool:
+    """Whether sympy's assumptions say ``value`` is infinite, not real, NaN or zoo. Their deduction can
+    contradict itself on unevaluated expressions (``InconsistentAssumptions``, depending on what its cache
+    holds): then they say nothing, and the certified evaluation that follows decides."""
+    from sympy.core.facts import InconsistentAssumptions
+
+    try:
+        return value.is_finite is False or value.is_real is False or value.has(sympy.nan, sympy.zoo)
+    except InconsistentAssumptions:
+        return value.has(sympy.nan, sympy.zoo)
 
 
 def enclosure(value) -> tuple[Fraction, Fraction]:
