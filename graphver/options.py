@@ -103,6 +103,10 @@ class BabOptions:
     rel_tol, abs_tol: ``bound`` stops when upper - lower <= max(abs_tol, rel_tol * |upper|).
     progress: live progress display (None: only when stdout is a terminal).
     device, dtype: where and in which precision domains are bounded.
+    workers: processes that bound domains (1: this process). More than one runs on Ray
+        (``pip install -e ".[distributed]"``): each worker bounds a share of every round's domains, the
+        driver keeps the domain store, the search and the certificate (graphver.bab.workers).
+    address: the Ray cluster to run the workers on (None: a local one, started for the run).
     """
 
     timeout: float = 60.0
@@ -138,6 +142,8 @@ class BabOptions:
     progress: bool | None = None
     device: str | None = None
     dtype: str = "float64"
+    workers: int = 1
+    address: str | None = None
     bound_options: BoundOptions = dataclasses.field(default_factory=lambda: BoundOptions(alpha_iterations=20))
 
     def __post_init__(self) -> None:
@@ -166,3 +172,5 @@ class BabOptions:
             raise OptionError("feasibility_tol, fbbt_rounds, lagrangian_iterations and obbt_rounds must be >= 0")
         if self.rel_tol < 0 or self.abs_tol < 0:
             raise OptionError("rel_tol and abs_tol must be >= 0")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise OptionError(f"workers must be a whole number >= 1, got {self.workers!r}")

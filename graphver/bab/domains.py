@@ -36,6 +36,9 @@ class Domains:
     def __len__(self) -> int:
         return int(self.lower_bound.shape[0])
 
+    def to(self, device) -> "Domains":
+        return Domains(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
     def select(self, index: Tensor) -> "Domains":
         return Domains(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 

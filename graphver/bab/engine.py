@@ -89,6 +89,8 @@ class Engine:
         self.margins: tuple | None = None
         self.deadline = math.inf
         self.start = 0.0
+        self.pool = None  # the Ray workers (graphver.bab.workers) when options.workers > 1
+        self.leaves: list | None = None  # set to [] to record every filed domain's box that left the store
 
     # --- the loop ----------------------------------------------------------------------------------
     def run(self, deadline: float | None = None) -> Outcome:
@@ -117,21 +119,28 @@ class Engine:
             progress.phase(f"bounding the root ({opts.root_method})")
             self.file_root(store, lower, upper)
             status = self.done(store)
+            if status is None and opts.workers > 1:
+                progress.phase(f"starting {opts.workers} workers (Ray)")
+                from graphver.bab.workers import WorkerPool
+
+                self.pool = WorkerPool(self.problem, self.goal, opts, self.root_state(), self.stats)
             while status is None:
                 status = self.stop_reason(store)
                 if status is not None:
                     break
                 self.stats.proved_by = "bab"
                 snapshot = store.domains
-                parents = store.pop(self.sizer.size(self.deadline))
+                shares = self.pool.size if self.pool is not None else 1
+                parents = store.pop(self.sizer.size(self.deadline) * shares)
                 round_start = time.perf_counter()
-                children = self.split(parents)
-                self.search.during(children, lower, upper, self.deadline)
+                children = self.split_round(parents, store)
+                if len(children):
+                    self.search.during(children, lower, upper, self.deadline)
                 self.stats.rounds += 1
                 self.file(store, children)
                 self.add_candidates()
                 snapshot = None
-                self.sizer.record(len(parents), time.perf_counter() - round_start)
+                self.sizer.record(max(1, len(parents) // shares), time.perf_counter() - round_start)
                 status = self.done(store)
                 elapsed = time.perf_counter() - start
                 self.stats.history.append((elapsed, self.proven_lower(store), self.incumbent.value))
@@ -147,6 +156,8 @@ class Engine:
                 store.domains = snapshot
             self.sizer.watch.peak()  # stops the memory sampler of a round cut short
             progress.close()
+            if self.pool is not None:
+                self.pool.close()
         return self.finish(status, store, start)
 
     def stop_reason(self, store: DomainStore) -> str | None:
@@ -158,6 +169,25 @@ class Engine:
 
     def split(self, parents: Domains) -> Domains:
         return self.splitter.split(parents)
+
+    def split_round(self, parents: Domains, store: DomainStore) -> Domains:
+        """The round's children: here, or on the workers, whose unanswered shares go back into the store."""
+        if self.pool is None:
+            return self.split(parents)
+        children, returned, found = self.pool.split(parents, self.deadline, self.device)
+        store.push(returned)
+        self.splitter.found.extend(found)
+        return children
+
+    def root_state(self) -> dict:
+        """What bounding learnt at the root and uses later (a worker's engine starts from it)."""
+        return {"root_width": self.bounder.lp.root_width, "multipliers": self.bounder.lagrangian.multipliers,
+                "scale": self.bounder.lagrangian.scale}
+
+    def load_root_state(self, state: dict) -> None:
+        self.bounder.lp.root_width = state["root_width"]
+        self.bounder.lagrangian.multipliers = state["multipliers"]
+        self.bounder.lagrangian.scale = state["scale"]
 
     def bound_root(self, lower: Tensor, upper: Tensor, method: str) -> Domains:
         """Bound the root box. A first bound of the box is always computed, whatever the clock says (a run
@@ -262,6 +292,9 @@ class Engine:
             self.stuck_min = min(self.stuck_min, float(domains.lower_bound[stuck].min()))
             self.incumbent.consider(domains.lower[stuck] + (domains.upper[stuck] - domains.lower[stuck]) / 2,
                                     "domain centre")
+        if self.leaves is not None:
+            done = pruned | stuck
+            self.leaves.append((domains.lower[done].cpu(), domains.upper[done].cpu()))
         store.push(domains.select(torch.nonzero(~pruned & ~stuck).flatten()))
         self.stats.max_depth = max(self.stats.max_depth, int(domains.depth.max()))
 
@@ -297,6 +330,8 @@ class Engine:
 
     def finish(self, status, store: DomainStore, start: float) -> Outcome:
         self.stats.time_total = time.perf_counter() - start
+        if self.leaves is not None and store.domains is not None:  # the open domains are leaves too
+            self.leaves.append((store.domains.lower.cpu(), store.domains.upper.cpu()))
         self.stats.domains_left = len(store)
         self.stats.stop_reason = STOP_REASONS.get(status) or {
             "timeout": f"timeout after {self.options.timeout:g} s",

@@ -57,14 +57,15 @@ def finish(result, mode: str, file: Path, model, quiet_line: str, quiet: bool, j
 @FILE_ARGUMENT
 @run_options
 @OBJECT_OPTION
-def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_path, quiet, object_name) -> None:
+def verify(file: Path, timeout, device, batch_size, seed, ipopt, workers, address, json_path, plot_path, quiet,
+           object_name) -> None:
     check_before_run(device, json_path, plot_path)
     model, namespace = load_model(file, "verify", object_name, show_progress(quiet))
     prop = require(namespace, "prop", file, "verify",
                    "a relation such as f <= c, a list of them, gv.All([...]) or gv.Any([...]) "
                    "(for a Pyomo model: Pyomo relations such as m.x + m.y <= 3)")
     options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
-                             ipopt=ipopt)
+                             ipopt=ipopt, workers=workers, address=address)
     result = run_guarded(file, lambda: model.verify(prop, deadline=deadline_of(options), **options))
     line = (f"{result.status}: proven margin >= {fmt(result.margin_lower)}"
             + (f"; counterexample {point_text(result.counterexample)}" if result.counterexample else ""))
@@ -82,8 +83,8 @@ def verify(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot
 @click.option("--abs-tol", type=click.FloatRange(min=0), metavar="TOL",
               help=f"Absolute gap tolerance. [default: {default('abs_tol'):g}]")
 @OBJECT_OPTION
-def bound(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_path, quiet, sense, rel_tol,
-          abs_tol, object_name) -> None:
+def bound(file: Path, timeout, device, batch_size, seed, ipopt, workers, address, json_path, plot_path, quiet, sense,
+          rel_tol, abs_tol, object_name) -> None:
     check_before_run(device, json_path, plot_path)
     model, namespace = load_model(file, "bound", object_name, show_progress(quiet))
     if isinstance(model, gv.Model):
@@ -98,7 +99,7 @@ def bound(file: Path, timeout, device, batch_size, seed, ipopt, json_path, plot_
     if sense not in ("min", "max"):
         raise InputError(f"{file}: `sense` must be \"min\" or \"max\", got {sense!r}")
     options = engine_options(namespace, file, quiet, timeout=timeout, device=device, batch_size=batch_size, seed=seed,
-                             ipopt=ipopt, rel_tol=rel_tol, abs_tol=abs_tol)
+                             ipopt=ipopt, workers=workers, address=address, rel_tol=rel_tol, abs_tol=abs_tol)
     if objective is None:
         result = run_guarded(file, lambda: model.bound(deadline=deadline_of(options), **options))
     else:

@@ -95,6 +95,10 @@ def run_options(command):
         click.option("--ipopt", type=click.Choice(["auto", "on", "off"]),
                      help="Local solves with IPOPT in the search: auto (when installed), on (required), off. "
                           f"[default: {default('ipopt')}]"),
+        click.option("--workers", type=click.IntRange(min=1), metavar="N",
+                     help="Processes that bound domains; more than 1 runs them on Ray (a local cluster unless "
+                          "--address). [default: 1]"),
+        click.option("--address", metavar="ADDR", help="The Ray cluster for --workers (default: a local one)."),
         click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
                      help="Write the result (status, bounds, stats, options, versions) as JSON."),
         click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",

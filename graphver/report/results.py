@@ -69,6 +69,8 @@ class BabStats:
     ipopt_failures: int = 0  # calls that did not report convergence (their points are still evaluated)
     ipopt_improved: int = 0  # calls whose point became the incumbent
     ipopt_status: dict = field(default_factory=dict)  # IPOPT status text -> count
+    workers: int = 0  # processes that bounded domains on Ray (0: this process only)
+    workers_lost: int = 0  # workers that died during the run (their domains went back to the store)
     time_bound: float = 0.0
     time_branch: float = 0.0
     time_search: float = 0.0
