@@ -132,36 +132,47 @@ def print_solution(result, ok: bool) -> None:
 
 
 @acopf.command(help="Certified optimality gap of CASE: IPOPT's feasible point (checked independently) as the upper "
-                    "bound, graphver's branch-and-bound over the exact ACOPF feasible set as the lower bound.\n\n"
-                    "Exit codes: 0 gap reached (or certified infeasible), 3 stopped first (timeout, Ctrl-C), 2 input "
-                    "error, 4 internal error.")
-@CASE_ARGUMENT
+                    "bound, graphver's branch-and-bound over the exact ACOPF feasible set as the lower bound. "
+                    "Several cases (files, bundled names or folders of .m files) make a batch: one row per case, "
+                    "with --workers N cases at once, each in its own process on Ray.\n\n"
+                    "Exit codes: 0 gap reached (or certified infeasible; a batch: for every case), 3 stopped first "
+                    "(timeout, Ctrl-C), 2 input error (a batch: also a case that failed), 4 internal error.")
+@click.argument("cases", nargs=-1, required=True, metavar="CASE...")
 @click.option("--formulation", type=click.Choice(["polar", "rectangular", "lifted"]), default="lifted",
               show_default=True, help=FORMULATION_HELP)
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
-              metavar="SECONDS", help="Wall-clock limit (IPOPT included); the best certified gap so far is reported.")
+              metavar="SECONDS", help="Wall-clock limit per case (IPOPT included); the best certified gap so far is "
+                                      "reported.")
 @click.option("--gap", type=click.FloatRange(min=0), default=1e-3, show_default=True,
               help="Target relative gap (upper - lower) / upper.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="One case: processes that bound its domains (Ray). Several cases: cases run at once, each in its "
+                   "own process (a crashed one is retried once, then recorded as an error).")
+@click.option("--address", metavar="ADDR", help="The Ray cluster for --workers (default: a local one).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
-              help="Write the report (bounds, gap, time, domains, history) as JSON.")
+              help="Write the report (bounds, gap, time, domains, history) as JSON; a batch: a list of them.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
-              help="Write a PNG of the lower and upper bound versus time.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress display; one line.")
-def bound(case: str, formulation: str, timeout: float, gap: float, json_path: Path | None, plot_path: Path | None,
-          quiet: bool) -> None:
+              help="Write a PNG of the lower and upper bound versus time (one case).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display; one line (per case).")
+def bound(cases: tuple[str, ...], formulation: str, timeout: float, gap: float, workers: int, address: str | None,
+          json_path: Path | None, plot_path: Path | None, quiet: bool) -> None:
     from acopf.bound import bound as run_bound
 
     check_outputs(json_path, plot_path)
-    network = load_case(case)
+    names = expand_cases(cases)
+    if len(names) > 1:
+        if plot_path is not None:
+            raise click.UsageError("--plot draws one case; give one CASE, or leave --plot out for a batch")
+        sys.exit(bound_batch(names, formulation, timeout, gap, workers, address, json_path, quiet))
+    network = load_case(names[0])
     from graphver.clock import command_budget
 
+    engine = {} if workers == 1 and address is None else {"workers": workers, "address": address}
     # the whole process keeps to the timeout: start-up and reading the case count (graphver.clock)
     report = run_bound(network, formulation, timeout=command_budget(timeout), gap=gap,
-                       progress=None if not quiet else False)
+                       progress=None if not quiet else False, **engine)
     if quiet:
-        from graphver.report.render import percent
-
-        click.echo(f"{report.status}: lower {report.lower:.6f} $/h, upper {report.upper:.6f} $/h, gap {percent(report.gap)}")
+        click.echo(quiet_line(report))
     else:
         print_bound(report)
     if json_path is not None:
@@ -171,6 +182,93 @@ def bound(case: str, formulation: str, timeout: float, gap: float, json_path: Pa
         plot_bounds(report, plot_path)
         click.echo(f"wrote {plot_path}")
     sys.exit(EXIT_OK if report.status in ("solved", "infeasible") else EXIT_UNKNOWN)
+
+
+def quiet_line(report) -> str:
+    from graphver.report.render import percent
+
+    return f"{report.status}: lower {report.lower:.6f} $/h, upper {report.upper:.6f} $/h, gap {percent(report.gap)}"
+
+
+def expand_cases(cases: tuple[str, ...]) -> list[str]:
+    """The cases named: files and bundled names as given, a folder as its .m files (sorted)."""
+    names: list[str] = []
+    for case in cases:
+        path = Path(case)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.glob("*.m"))
+            if not found:
+                raise CaseInputError(f"{case}: a folder without .m case files")
+            names += found
+        else:
+            names.append(case)
+    return names
+
+
+def bound_task(case: str, formulation: str, timeout: float, gap: float):
+    """One case of a batch, in its own process: its BoundReport (a broken case raises CaseError)."""
+    import torch
+
+    from acopf.bound import bound as run_bound
+
+    torch.set_num_threads(1)
+    return run_bound(load_case_quietly(case), formulation, timeout=timeout, gap=gap, progress=False)
+
+
+def load_case_quietly(case: str):
+    import logging
+
+    from acopf.data import load
+
+    logging.getLogger("acopf").setLevel(logging.ERROR)
+    return load(case)
+
+
+def bound_batch(names: list[str], formulation: str, timeout: float, gap: float, workers: int, address: str | None,
+                json_path: Path | None, quiet: bool) -> int:
+    """Every case, one row each (in completion order with workers); the exit code of the batch."""
+    from graphver.report.render import console, data_table, percent, styled
+
+    rows, reports, failed = [], [], False
+
+    def record(name: str, report=None, error: str = "") -> None:
+        nonlocal failed
+        if report is None:
+            failed = True
+            rows.append([name, styled("error"), "-", "-", "-", "-", error])
+            if quiet:
+                click.echo(f"{name}: error: {error}")
+            return
+        reports.append(report)
+        rows.append([report.case, styled(report.status), f"{report.lower:.6f}", f"{report.upper:.6f}",
+                     percent(report.gap), f"{report.seconds:.1f}", report.stop_reason])
+        if quiet:
+            click.echo(f"{report.case}: {quiet_line(report)}")
+
+    if workers > 1 or address is not None:
+        from graphver.batch import Task, run_tasks
+
+        tasks = [Task(name, bound_task, (name, formulation, timeout, gap), timeout) for name in names]
+        run_tasks(tasks, workers, address, on_result=lambda r: record(r.key, r.value if r.ok else None, r.error))
+    else:
+        for name in names:
+            try:
+                record(name, bound_task(name, formulation, timeout, gap))
+            except CaseError as error:
+                record(name, error=str(error))
+    if not quiet:
+        columns = [("case", "left"), ("status", "left"), ("lower ($/h)", "right"), ("upper ($/h)", "right"),
+                   ("gap", "right"), ("s", "right"), ("why", "left")]
+        console().print(data_table(f"graphver acopf bound: {len(names)} cases ({formulation})", columns, rows))
+    if json_path is not None:
+        from graphver.report.results import json_text
+        from dataclasses import asdict
+
+        json_path.write_text(json_text([asdict(r) for r in reports]) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_path}")
+    if failed:
+        return EXIT_INPUT
+    return EXIT_OK if all(r.status in ("solved", "infeasible") for r in reports) else EXIT_UNKNOWN
 
 
 def print_bound(report) -> None:

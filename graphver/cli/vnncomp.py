@@ -40,9 +40,13 @@ EXIT_CODES = {"unsat": EXIT_OK, "sat": EXIT_FALSIFIED}  # any other verdict: unk
               help="Seconds per instance (default: 60, or the CSV's per-instance timeout).")
 @click.option("--device", default=None, metavar="DEVICE",
               help="Where domains are bounded: cpu (default) or cuda / cuda:N (a GPU; an error without one).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="--instances: instances run at once, each in its own process on Ray (a crashed one is retried "
+                   "once, then recorded as an error).")
+@click.option("--address", metavar="ADDR", help="--instances: the Ray cluster to run on (default: a local one).")
 @click.option("--quiet", "-q", is_flag=True, help="Only the verdict.")
 def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: Path | None, timeout: float | None,
-            device: str | None, quiet: bool) -> None:
+            device: str | None, workers: int, address: str | None, quiet: bool) -> None:
     console = make_console(quiet)
     check_device(device)
     options = {} if device is None else {"device": device}
@@ -52,9 +56,13 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
         if out is None:
             raise click.UsageError("--instances needs --out RESULTS.csv")
         check_output(out, "--out")
+        if workers > 1 or address is not None:
+            options.update(workers=workers, address=address)
         sys.exit(run_benchmark(instances, out, timeout, console, quiet, options))
     if model is None or prop is None:
         raise click.UsageError("give MODEL.onnx and PROP.vnnlib (or --instances CSV --out RESULTS.csv)")
+    if workers > 1 or address is not None:
+        raise click.UsageError("--workers and --address run the instances of --instances CSV in parallel")
     from graphver.io import vnncomp as runner
 
     for path in (model, prop):

@@ -205,10 +205,26 @@ def read_instances(csv_path) -> list[tuple[Path, Path, float]]:
     return rows
 
 
+def instance_task(onnx_path, vnnlib_path, limit: float, options: dict) -> InstanceResult:
+    """One instance in a batch worker's process (graphver.batch): its verdict, or "error" with the reason
+    for an input error (the other failures are the batch runner's to record)."""
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        return verify_instance(onnx_path, vnnlib_path, limit, progress=False, **options)
+    except gv.GraphverError as error:
+        return InstanceResult(str(onnx_path), str(vnnlib_path), "error", 0.0, message=str(error))
+
+
 def run_instances(csv_path, out_path, timeout: float | None = None, progress: bool = True, on_result=None,
+                  workers: int = 1, address: str | None = None, memory_mb: float | None = None,
                   **options) -> list[InstanceResult]:
     """Run every instance of ``csv_path``; append one row per instance to ``out_path`` (CSV). Instances
-    already in ``out_path`` are skipped (resume); ``timeout`` overrides the file's per-instance limits."""
+    already in ``out_path`` are skipped (resume); ``timeout`` overrides the file's per-instance limits.
+    With ``workers`` > 1 (or an ``address``) the instances run on Ray, each in its own process
+    (graphver.batch): rows are written as instances finish, a crashed instance is retried once, then
+    recorded as "error" with the reason, like one that exceeds ``memory_mb``."""
     instances = read_instances(csv_path)
     out_path = Path(out_path)
     done = set()
@@ -221,12 +237,30 @@ def run_instances(csv_path, out_path, timeout: float | None = None, progress: bo
         writer = csv.DictWriter(handle, fieldnames=RESULT_FIELDS)
         if new_file:
             writer.writeheader()
-        for onnx_path, vnnlib_path, limit in instances:
-            if (str(onnx_path), str(vnnlib_path)) in done:
-                continue
+        todo = [(o, v, timeout if timeout is not None else limit) for o, v, limit in instances
+                if (str(o), str(v)) not in done]
+        if workers > 1 or address is not None:
+            from graphver.batch import Task, run_tasks
+
+            def record(task_result):
+                onnx_path, vnnlib_path = task_result.key
+                result = task_result.value if task_result.ok else InstanceResult(
+                    str(onnx_path), str(vnnlib_path), "error", task_result.seconds, message=task_result.error)
+                writer.writerow(result.row())
+                handle.flush()
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+
+            tasks = [Task((str(o), str(v)), instance_task, (o, v, limit, options), limit) for o, v, limit in todo]
             try:
-                result = verify_instance(onnx_path, vnnlib_path, timeout if timeout is not None else limit,
-                                         progress=False, **options)
+                run_tasks(tasks, workers, address, memory_mb, on_result=record)
+            except KeyboardInterrupt:  # the rows written so far stay; the rest reruns on resume
+                pass
+            return results
+        for onnx_path, vnnlib_path, limit in todo:
+            try:
+                result = verify_instance(onnx_path, vnnlib_path, limit, progress=False, **options)
             except gv.GraphverError as error:
                 result = InstanceResult(str(onnx_path), str(vnnlib_path), "error", 0.0, message=str(error))
             if result.message == "interrupted":  # Ctrl-C: stop here; this instance reruns on resume
