@@ -240,7 +240,7 @@ def test_cli_ctrl_c_before_the_root_exits_3_with_lower_minus_inf(tmp_path, monke
 ACOPF_PHASES = {
     "obbt": ((engine_module, "obbt"), dict(ipopt="off")),
     "root bounding": ((bounder_module, "bound_batch"), dict(ipopt="off", obbt_rounds=0)),
-    "ipopt search": ((ValueSearch, "run"), dict(ipopt_starts=1)),
+    "ipopt search": ((ValueSearch, "run"), dict(ipopt="on", ipopt_starts=1)),  # acopf.bound: off by default
 }
 
 

@@ -1,6 +1,7 @@
 """Batch runs on Ray (graphver.batch): every task in its own process, rows as tasks finish, and a task that
 crashes, runs out of memory, raises or overruns is recorded as an error while the others finish.
-One local Ray instance (2 CPUs) serves the whole module."""
+One local Ray instance (2 CPUs) serves the whole module. The fault test runs by default; the command-line
+batches are marked slow."""
 
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def test_crashing_hogging_failing_and_lingering_tasks_are_errors_and_the_others_
     assert not by_key["overruns"].ok and "cancelled" in by_key["overruns"].error
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MODEL.is_file(), reason="../shared/data/ml4acopf is not present")
 def test_vnncomp_instances_on_two_workers_write_rows_and_resume(tmp_path):
     instances = tmp_path / "instances.csv"
@@ -88,6 +90,7 @@ def test_vnncomp_instances_on_two_workers_write_rows_and_resume(tmp_path):
     assert again.exit_code == 0 and "already in" in again.output
 
 
+@pytest.mark.slow
 def test_acopf_batch_of_cases_on_two_workers(tmp_path):
     json_path = tmp_path / "cases.json"
     result = CliRunner().invoke(cli.main, ["acopf", "bound", "case3_lmbd", "case5_pjm", "--gap", "0.02",
@@ -101,6 +104,7 @@ def test_acopf_batch_of_cases_on_two_workers(tmp_path):
     assert all(r["status"] == "solved" and r["gap"] <= 0.02 for r in reports)
 
 
+@pytest.mark.slow
 def test_acopf_batch_records_a_broken_case_and_runs_the_rest(tmp_path):
     broken = tmp_path / "broken.m"
     broken.write_text("")

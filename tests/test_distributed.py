@@ -1,5 +1,6 @@
 """Branch-and-bound on Ray workers (graphver.bab.workers): the same certified conclusions as one process,
-and nothing lost when a worker dies. One local Ray instance (2 CPUs) serves the whole module."""
+and nothing lost when a worker dies. One local Ray instance (2 CPUs) serves the whole module. The fault test runs by default; the comparisons
+with one process are marked slow (``python -m pytest -m slow tests/test_distributed.py``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow  # about 10 s per problem; bench/distributed.py runs the whole zoo
 @pytest.mark.parametrize("name", ["six_hump_camel", "himmelblau", "styblinski_tang_2d", "branin"])
 def test_two_workers_certify_what_one_process_certifies(name):
     problem = OPT_PROBLEMS[name]()
@@ -40,6 +42,7 @@ def test_two_workers_certify_what_one_process_certifies(name):
     assert abs(distributed.lower - single.lower) <= 1e-6 * max(1.0, abs(problem.known_value))
 
 
+@pytest.mark.slow
 def test_verify_on_workers_proves_and_falsifies():
     m = gv.Model("disk")
     x, y = m.var("x", -1, 1), m.var("y", -1, 1)
