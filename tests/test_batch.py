@@ -113,3 +113,14 @@ def test_acopf_batch_records_a_broken_case_and_runs_the_rest(tmp_path):
     assert result.exit_code == cli.EXIT_INPUT, result.output
     assert "broken.m: error" in result.output and "is empty" in result.output
     assert "pglib_opf_case3_lmbd: solved" in result.output
+
+
+@pytest.mark.slow
+def test_a_file_s_properties_on_two_workers(tmp_path):
+    path = tmp_path / "props.py"
+    path.write_text("import graphver as gv\nm = gv.Model('p')\nx = m.var('x', -1, 1)\ny = m.var('y', 0, 2)\n"
+                    "model = m\nproperties = {'holds': x * y <= 2.5, 'fails': x * y <= 1.5}\n")
+    result = CliRunner().invoke(cli.main, ["verify", str(path), "-q", "--timeout", "30", "--workers", "2"])
+    assert result.exit_code == cli.EXIT_FALSIFIED, result.output
+    lines = sorted(line for line in result.output.splitlines() if ": " in line)
+    assert lines[0].startswith("fails: falsified") and lines[1].startswith("holds: verified")

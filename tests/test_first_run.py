@@ -181,3 +181,30 @@ def test_the_supported_function_list_in_the_docs_is_the_code_s():
         assert re.search(rf"\b{re.escape(name)}\b", table), name
     tutorial = (ROOT / "docs" / "tutorials" / "01-first-bounds.md").read_text(encoding="utf-8")
     assert SUPPORTED_TEXT in tutorial
+
+
+PROPERTIES_FILE = """
+import graphver as gv
+m = gv.Model("props")
+x = m.var("x", -1, 1)
+y = m.var("y", 0, 2)
+model = m
+properties = {"holds": x * y <= 2.5, "fails": x * y <= 1.5, "also holds": x + y >= -2}
+"""
+
+
+def test_a_file_with_properties_gets_one_row_each(tmp_path):
+    path = tmp_path / "props.py"
+    path.write_text(PROPERTIES_FILE)
+    out = tmp_path / "props.json"
+    result = run("verify", path, "-q", "--timeout", "30", "--json", out)
+    assert result.exit_code == cli.EXIT_FALSIFIED, result.output  # one property is false
+    lines = [line for line in result.output.splitlines() if ": " in line]
+    assert lines[0].startswith("holds: verified") and lines[1].startswith("fails: falsified")
+    assert lines[2].startswith("also holds: verified")
+    import json
+
+    data = json.loads(out.read_text())
+    assert [data[k]["status"] for k in ("holds", "fails", "also holds")] == ["verified", "falsified", "verified"]
+    table = run("verify", path, "--timeout", "30")
+    assert "3 properties" in table.output and "falsified" in table.output

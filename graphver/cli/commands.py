@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 import graphver as gv
-from graphver.cli.errors import EXIT_FALSIFIED, EXIT_OK, EXIT_UNKNOWN, InputError, run_guarded
+from graphver.cli.errors import EXIT_FALSIFIED, EXIT_INPUT, EXIT_OK, EXIT_UNKNOWN, InputError, run_guarded
 from graphver.cli.model_file import FILE_CONVENTION, as_expressions, load_model, require
 from graphver.cli.options import (FILE_ARGUMENT, OBJECT_OPTION, check_before_run, check_device, check_output,
                                   deadline_of, default, engine_options, run_options, show_progress)
@@ -61,6 +61,11 @@ def verify(file: Path, timeout, device, batch_size, seed, ipopt, workers, addres
            object_name) -> None:
     check_before_run(device, json_path, plot_path)
     model, namespace = load_model(file, "verify", object_name, show_progress(quiet))
+    if "properties" in namespace and "prop" not in namespace:
+        if plot_path is not None:
+            raise InputError(f"{file}: --plot draws one property's run; the file defines `properties` (several)")
+        flags = dict(timeout=timeout, device=device, batch_size=batch_size, seed=seed, ipopt=ipopt)
+        sys.exit(verify_properties(file, model, namespace, object_name, flags, workers, address, json_path, quiet))
     prop = require(namespace, "prop", file, "verify",
                    "a relation such as f <= c, a list of them, gv.All([...]) or gv.Any([...]) "
                    "(for a Pyomo model: Pyomo relations such as m.x + m.y <= 3)")
@@ -70,6 +75,73 @@ def verify(file: Path, timeout, device, batch_size, seed, ipopt, workers, addres
     line = (f"{result.status}: proven margin >= {fmt(result.margin_lower)}"
             + (f"; counterexample {point_text(result.counterexample)}" if result.counterexample else ""))
     finish(result, "verify", file, model, line, quiet, json_path, plot_path, VERIFY_CODES)
+
+
+def property_task(file: Path, object_name: str | None, name: str, flags: dict):
+    """One property of a file's ``properties``, in its own process (graphver.batch): its VerifyResult."""
+    import torch
+
+    torch.set_num_threads(1)
+    model, namespace = load_model(file, "verify", object_name)
+    options = engine_options(namespace, file, True, **flags)
+    return model.verify(namespace["properties"][name], deadline=deadline_of(options), **options)
+
+
+def verify_properties(file: Path, model, namespace: dict, object_name, flags: dict, workers, address,
+                      json_path: Path | None, quiet: bool) -> int:
+    """Every property of ``properties``: one row each (a table, or a line each with --quiet); with
+    ``workers`` > 1 on Ray, each in its own process. Exit: 2 if one failed, 1 if one was falsified, 3 if one
+    is unknown, else 0."""
+    from graphver.report.render import data_table, styled
+
+    properties = namespace["properties"]
+    if not isinstance(properties, dict) or not properties:
+        raise InputError(f"{file}: `properties` must be a non-empty dict name -> property, got {properties!r:.80}")
+    flags = {key: value for key, value in flags.items() if value is not None}
+    rows, results = [], {}
+
+    def record(name: str, result=None, error: str = "") -> None:
+        if result is None:
+            results[name] = None
+            rows.append([name, styled("error"), "-", "-", error])
+            line = f"{name}: error: {error}"
+        else:
+            results[name] = result
+            rows.append([name, styled(result.status), fmt(result.margin_lower), f"{result.stats.time_total:.2f}",
+                         result.stats.stop_reason])
+            line = f"{name}: {result.status}: proven margin >= {fmt(result.margin_lower)}"
+        if quiet:
+            click.echo(line)
+
+    if (workers or 1) > 1 or address is not None:
+        from graphver.batch import Task, run_tasks
+
+        limit = float(flags.get("timeout", default("timeout")))
+        tasks = [Task(name, property_task, (file, object_name, name, flags), limit) for name in properties]
+        run_tasks(tasks, workers or 1, address, on_result=lambda r: record(r.key, r.value if r.ok else None, r.error))
+    else:
+        options = engine_options(namespace, file, True, **flags)
+        for name, prop in properties.items():
+            try:
+                record(name, run_guarded(file, lambda: model.verify(prop, deadline=deadline_of(options), **options)))
+            except click.ClickException as error:  # one property's input error: recorded, the others run
+                record(name, error=error.format_message())
+    if not quiet:
+        columns = [("property", "left"), ("status", "left"), ("proven margin", "right"), ("s", "right"),
+                   ("why", "left")]
+        console().print(data_table(f"graphver verify {file.name}: {len(properties)} properties", columns, rows))
+    if json_path is not None:
+        import json
+
+        data = {name: None if r is None else json.loads(r.to_json()) for name, r in results.items()}
+        json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        console(quiet).print(f"wrote {json_path}")
+    statuses = [None if r is None else r.status for r in results.values()]
+    if None in statuses:
+        return EXIT_INPUT
+    if "falsified" in statuses:
+        return EXIT_FALSIFIED
+    return EXIT_OK if all(s in ("verified", "infeasible") for s in statuses) else EXIT_UNKNOWN
 
 
 @click.command(help="Certified global minimum (or maximum) of `objective` of FILE over the model's box.\n\n"

@@ -37,6 +37,8 @@ module-level names:
                verify its Pyomo relations `prop`)
   prop         a relation f <= c (or >=, <, >), a list of them   (verify)
                (all must hold), gv.All([...]) or gv.Any([...])
+  properties   a dict name -> prop: each decided on its own,     (verify, instead
+               one row each (--workers N: N at once on Ray)       of prop)
   objective    a sympy expression over the model's variables     (bound; interval)
   sense        "min" (default) or "max"                          (bound, optional)
   expressions  an expression, a list of them, or a dict          (interval, optional;
