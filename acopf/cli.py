@@ -227,12 +227,13 @@ def load_case_quietly(case: str):
 def bound_batch(names: list[str], formulation: str, timeout: float, gap: float, workers: int, address: str | None,
                 json_path: Path | None, quiet: bool) -> int:
     """Every case, one row each (in completion order with workers); the exit code of the batch."""
-    from graphver.report.render import console, data_table, percent, styled
+    from graphver.report.render import TaskProgress, console, data_table, percent, styled
 
     rows, reports, failed = [], [], False
 
     def record(name: str, report=None, error: str = "") -> None:
         nonlocal failed
+        advance()
         if report is None:
             failed = True
             rows.append([name, styled("error"), "-", "-", "-", "-", error])
@@ -245,17 +246,18 @@ def bound_batch(names: list[str], formulation: str, timeout: float, gap: float, 
         if quiet:
             click.echo(f"{report.case}: {quiet_line(report)}")
 
-    if workers > 1 or address is not None:
-        from graphver.batch import Task, run_tasks
+    with TaskProgress(console(quiet), "acopf bound", len(names), quiet) as advance:
+        if workers > 1 or address is not None:
+            from graphver.batch import Task, run_tasks
 
-        tasks = [Task(name, bound_task, (name, formulation, timeout, gap), timeout) for name in names]
-        run_tasks(tasks, workers, address, on_result=lambda r: record(r.key, r.value if r.ok else None, r.error))
-    else:
-        for name in names:
-            try:
-                record(name, bound_task(name, formulation, timeout, gap))
-            except CaseError as error:
-                record(name, error=str(error))
+            tasks = [Task(name, bound_task, (name, formulation, timeout, gap), timeout) for name in names]
+            run_tasks(tasks, workers, address, on_result=lambda r: record(r.key, r.value if r.ok else None, r.error))
+        else:
+            for name in names:
+                try:
+                    record(name, bound_task(name, formulation, timeout, gap))
+                except CaseError as error:
+                    record(name, error=str(error))
     if not quiet:
         columns = [("case", "left"), ("status", "left"), ("lower ($/h)", "right"), ("upper ($/h)", "right"),
                    ("gap", "right"), ("s", "right"), ("why", "left")]

@@ -92,7 +92,7 @@ def verify_properties(file: Path, model, namespace: dict, object_name, flags: di
     """Every property of ``properties``: one row each (a table, or a line each with --quiet); with
     ``workers`` > 1 on Ray, each in its own process. Exit: 2 if one failed, 1 if one was falsified, 3 if one
     is unknown, else 0."""
-    from graphver.report.render import data_table, styled
+    from graphver.report.render import TaskProgress, data_table, styled
 
     properties = namespace["properties"]
     if not isinstance(properties, dict) or not properties:
@@ -112,20 +112,24 @@ def verify_properties(file: Path, model, namespace: dict, object_name, flags: di
             line = f"{name}: {result.status}: proven margin >= {fmt(result.margin_lower)}"
         if quiet:
             click.echo(line)
+        advance()
 
-    if (workers or 1) > 1 or address is not None:
-        from graphver.batch import Task, run_tasks
+    with TaskProgress(console(quiet), f"verify {file.name}", len(properties), quiet) as advance:
+        if (workers or 1) > 1 or address is not None:
+            from graphver.batch import Task, run_tasks
 
-        limit = float(flags.get("timeout", default("timeout")))
-        tasks = [Task(name, property_task, (file, object_name, name, flags), limit) for name in properties]
-        run_tasks(tasks, workers or 1, address, on_result=lambda r: record(r.key, r.value if r.ok else None, r.error))
-    else:
-        options = engine_options(namespace, file, True, **flags)
-        for name, prop in properties.items():
-            try:
-                record(name, run_guarded(file, lambda: model.verify(prop, deadline=deadline_of(options), **options)))
-            except click.ClickException as error:  # one property's input error: recorded, the others run
-                record(name, error=error.format_message())
+            limit = float(flags.get("timeout", default("timeout")))
+            tasks = [Task(name, property_task, (file, object_name, name, flags), limit) for name in properties]
+            run_tasks(tasks, workers or 1, address,
+                      on_result=lambda r: record(r.key, r.value if r.ok else None, r.error))
+        else:
+            options = engine_options(namespace, file, True, **flags)
+            for name, prop in properties.items():
+                try:
+                    record(name, run_guarded(file, lambda: model.verify(prop, deadline=deadline_of(options),
+                                                                        **options)))
+                except click.ClickException as error:  # one property's input error: recorded, the others run
+                    record(name, error=error.format_message())
     if not quiet:
         columns = [("property", "left"), ("status", "left"), ("proven margin", "right"), ("s", "right"),
                    ("why", "left")]

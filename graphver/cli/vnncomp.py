@@ -17,7 +17,7 @@ import click
 from graphver.cli.errors import EXIT_FALSIFIED, EXIT_INPUT, EXIT_OK, EXIT_UNKNOWN, run_guarded
 from graphver.cli.options import check_device, check_output
 from graphver.report.render import console as make_console
-from graphver.report.render import data_table, styled
+from graphver.report.render import TaskProgress, data_table, styled
 
 EXIT_CODES = {"unsat": EXIT_OK, "sat": EXIT_FALSIFIED}  # any other verdict: unknown
 
@@ -88,26 +88,20 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
 
 
 def run_benchmark(instances: Path, out: Path, timeout: float | None, console, quiet: bool, options: dict) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from graphver.io import vnncomp as runner
 
     total = len(run_guarded("", lambda: runner.read_instances(instances)))  # a broken CSV: input error, exit 2
     columns = [("instance", "left"), ("verdict", "left"), ("seconds", "right"), ("domains", "right"),
                ("decided by", "left")]
     rows: list[list[str]] = []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, disable=quiet)
-    with progress:
-        task = progress.add_task("vnncomp", total=total)
+    with TaskProgress(console, "vnncomp", total, quiet) as advance:
 
         def record(result):
             rows.append([Path(result.vnnlib).name, styled(result.verdict), f"{result.seconds:.2f}", str(result.domains),
                          result.decided_by or result.message])
-            progress.advance(task)
+            advance()
 
         results = runner.run_instances(instances, out, timeout, on_result=record, **options)
-        progress.update(task, completed=total)
     console.print(data_table(f"{instances}", columns, rows))
     skipped = total - len(results)
     console.print(f"{len(results)} instances run" + (f", {skipped} already in {out} (skipped)" if skipped else "")

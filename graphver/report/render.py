@@ -89,6 +89,27 @@ def data_table(title: str, columns: list[tuple[str, str]], rows: list[list[str]]
     return table
 
 
+class TaskProgress:
+    """A bar counting the tasks of a batch (instances, cases, properties): ``with TaskProgress(...) as done:``
+    then ``done()`` per finished task. Nothing is drawn with ``quiet``."""
+
+    def __init__(self, out, label: str, total: int, quiet: bool = False):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.total = total
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=out, disable=quiet)
+        self.task = self.bar.add_task(label, total=total)
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return lambda: self.bar.advance(self.task)
+
+    def __exit__(self, *failure):
+        self.bar.update(self.task, completed=self.total)
+        return self.bar.__exit__(*failure)
+
+
 # --- the rows of graphver's results -------------------------------------------------------------------
 def stats_rows(stats) -> list[tuple[str, str]]:
     other = max(0.0, stats.time_total - stats.time_bound - stats.time_branch - stats.time_search)
