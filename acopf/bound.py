@@ -53,11 +53,16 @@ class BoundReport:
 
 
 def lifted_point(built, point: dict) -> dict:
-    """A rectangular point extended by the values of ``built``'s lifted variables (if any)."""
-    values = {sympy.Symbol(name, real=True): value for name, value in point.items()}
+    """A rectangular point extended by the values of ``built``'s lifted variables (if any), the link
+    expressions evaluated in float (one lambdified function; ``subs`` took seconds on a 60-bus case)."""
     extended = dict(point)
-    for variable, expression in built.links:
-        extended[variable.name] = float(expression.subs(values))
+    if not built.links:
+        return extended
+    symbols = sorted({s for _, expression in built.links for s in expression.free_symbols}, key=lambda s: s.name)
+    evaluate = sympy.lambdify(symbols, [expression for _, expression in built.links], "math")
+    values = evaluate(*(point[s.name] for s in symbols))
+    for (variable, _), value in zip(built.links, values):
+        extended[variable.name] = float(value)
     return extended
 
 

@@ -167,3 +167,30 @@ def test_soc_cuts_tighten_the_lp_bound():
                   lagrangian_iterations=0)
     assert plain.lower <= cut.lower <= -math.sqrt(2) + 1e-9
     assert cut.lower > plain.lower + 0.5 and cut.lower > -1.6  # -2.25 without cuts, -1.569 with five rounds
+
+
+def test_shared_constraint_bound_is_the_batched_one():
+    """OBBT's evaluation over shared constraint rows (combined_lower_shared) gives the bound and slack of
+    combined_lower on the expanded batch, and never exceeds the row at points of the box."""
+    import torch
+
+    from graphver.bounds.lagrangian import combined_lower, combined_lower_shared
+
+    generator = torch.Generator().manual_seed(3)
+    for scale in (1e-3, 1.0, 1e6):
+        b, k, n = 6, 11, 4
+        obj = scale * torch.randn(b, 1, n, dtype=torch.float64, generator=generator)
+        obj_offset = scale * torch.randn(b, 1, dtype=torch.float64, generator=generator)
+        con = torch.randn(k, n, dtype=torch.float64, generator=generator)
+        con_offset = torch.randn(k, dtype=torch.float64, generator=generator)
+        mu = torch.rand(b, 1, k, dtype=torch.float64, generator=generator) * scale
+        low = -torch.rand(n, dtype=torch.float64, generator=generator)
+        high = torch.rand(n, dtype=torch.float64, generator=generator)
+        full = combined_lower(mu, torch.cat([obj, con.expand(b, -1, -1)], 1),
+                              torch.cat([obj_offset, con_offset.expand(b, -1)], 1), low.expand(b, -1),
+                              high.expand(b, -1), 1)
+        shared = combined_lower_shared(mu, obj, obj_offset, con, con_offset, low, high)
+        assert torch.allclose(full, shared, rtol=1e-12, atol=1e-12 * scale)
+        points = low + (high - low) * torch.rand(500, n, dtype=torch.float64, generator=generator)
+        value = (obj[:, 0] @ points.T + obj_offset) + (mu[:, 0] @ (con @ points.T + con_offset[:, None]))
+        assert bool((shared <= value.min(dim=1).values[:, None]).all())

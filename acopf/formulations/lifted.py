@@ -31,7 +31,8 @@ import sympy
 
 import graphver as gv
 from acopf.data import check_angle_limits, check_parallel_limits, pair_limits
-from acopf.formulations.common import (AcopfModel, balances, constrain, exact, exact_radians, generator_variables,
+from acopf.formulations.common import (AcopfModel, at_least, at_most, balances, constrain, equal, exact, exact_radians,
+                                       generator_variables,
                                        losses_cut, pi_flows, tan_limits, thermal_limits, total_cost)
 from acopf.formulations.rectangular import voltage_variables
 
@@ -70,8 +71,8 @@ def build_lifted(net) -> AcopfModel:
         products[(i, j)] = (wr, wi)
         links += [(wr, e[i] * e[j] + f[i] * f[j]), (wi, f[i] * e[j] - e[i] * f[j])]
         tan_low, tan_high = tan_limits(low, high)
-        rows += [wi - tan_high * wr <= 0, wi - tan_low * wr >= 0]
-        rows.append(gv.quad_over_lin(wr, w[j]) + gv.quad_over_lin(wi, w[j]) - w[i] <= 0)
+        rows += [at_most(wi - tan_high * wr, 0), at_least(wi - tan_low * wr, 0)]
+        rows.append(at_most(gv.quad_over_lin(wr, w[j]) + gv.quad_over_lin(wi, w[j]) - w[i], 0))
     flows = []
     for k in range(net.n_branch):
         i, j = int(net.f_bus[k]), int(net.t_bus[k])
@@ -79,6 +80,6 @@ def build_lifted(net) -> AcopfModel:
         flow = pi_flows(net, k, w[i], w[j], wr, wi)  # linear in the lifted variables
         flows.append(flow)
         rows += thermal_limits(net, k, flow)
-    rows += [gv.Eq(variable - expression, 0) for variable, expression in links]
+    rows += [equal(variable - expression, 0) for variable, expression in links]
     constrain(m, rows + balances(net, pg, qg, w, flows) + losses_cut(net, pg, w))
     return AcopfModel(m, total_cost(net, pg), e, f, pg, qg, "lifted", links)

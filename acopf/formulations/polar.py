@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import graphver as gv
 from acopf.data import branch_degrees
-from acopf.formulations.common import (AcopfModel, angle_bounds, balances, constrain, exact_radians,
+from acopf.formulations.common import (AcopfModel, angle_bounds, at_least, at_most, balances, constrain, exact_radians,
                                        generator_variables, losses_cut, pi_flows, thermal_limits, total_cost)
 
 
@@ -48,7 +48,7 @@ def build_polar(net) -> AcopfModel:
     for k, (flow, (low, high)) in enumerate(zip(flows, branch_degrees(net))):
         i, j = int(net.f_bus[k]), int(net.t_bus[k])
         limits += thermal_limits(net, k, flow)
-        limits += [va[i] - va[j] <= exact_radians(high), va[i] - va[j] >= exact_radians(low)]
+        limits += [at_most(va[i] - va[j], exact_radians(high)), at_least(va[i] - va[j], exact_radians(low))]
     squared = [v**2 for v in vm]
     constrain(m, balances(net, pg, qg, squared, flows) + limits + losses_cut(net, pg, squared))
     return AcopfModel(m, total_cost(net, pg), vm, va, pg, qg, "polar")

@@ -23,7 +23,8 @@ import sympy
 
 import graphver as gv
 from acopf.data import RIGHT_ANGLE, branch_degrees, check_angle_limits
-from acopf.formulations.common import (AcopfModel, angle_bounds, balances, constrain, exact, exact_radians,
+from acopf.formulations.common import (AcopfModel, angle_bounds, at_least, at_most, balances, constrain, exact,
+                                       exact_radians,
                                        generator_variables, losses_cut, pi_flows, tan_limits, thermal_limits,
                                        total_cost)
 
@@ -64,13 +65,13 @@ def build_rectangular(net) -> AcopfModel:
     squared = [e[i] ** 2 + f[i] ** 2 for i in range(net.n_bus)]
     rows = []
     for i in range(net.n_bus):  # exact squares: a float square may round inward
-        rows += [squared[i] <= exact(net.vmax[i]) ** 2, squared[i] >= exact(net.vmin[i]) ** 2]
+        rows += [at_most(squared[i], exact(net.vmax[i]) ** 2), at_least(squared[i], exact(net.vmin[i]) ** 2)]
     flows = []
     for k, (low, high) in enumerate(branch_degrees(net)):
         flow, (wr, wi) = branch_flows(net, e, f, k)
         flows.append(flow)
         rows += thermal_limits(net, k, flow)
         tan_low, tan_high = tan_limits(low, high)
-        rows += [wr >= 0, wi - tan_high * wr <= 0, wi - tan_low * wr >= 0]
+        rows += [at_least(wr, 0), at_most(wi - tan_high * wr, 0), at_least(wi - tan_low * wr, 0)]
     constrain(m, rows + balances(net, pg, qg, squared, flows) + losses_cut(net, pg, squared))
     return AcopfModel(m, total_cost(net, pg), e, f, pg, qg, "rectangular")

@@ -4,7 +4,8 @@ For every variable, the smallest and largest value it can take on the relaxed fe
 ``{x in box : c_k(x) <= 0 for all k, f(x) <= cutoff}`` is bounded from below by the Lagrangian bound
 (``graphver.bounds.lagrangian``) of ``+x_i`` and ``-x_i``: all 2n problems in one batched call, using the
 linear lower bounds of the constraint rows (and of the objective, for the cut-off) that one CROWN pass
-over the box records; each problem's multipliers start at its LP optimum (scipy's HiGHS). Each round shrinks the box, and the next round's CROWN pass is tighter on it.
+over the box records; each problem's multipliers are its LP optimum (HiGHS), certified by the Lagrangian's
+evaluation, with Adam steps only where the LP failed, in chunks of bounded memory. Each round shrinks the box, and the next round's CROWN pass is tighter on it.
 
 The objective cut-off ``f <= cutoff`` (the incumbent's value) removes points that cannot beat the
 incumbent. The incumbent is feasible only within a tolerance, so the cut-off may remove the exact
@@ -22,12 +23,13 @@ from torch import Tensor
 
 from graphver.bab.bounding import bound_batch
 from graphver.bounds.ibp import NodeSplits
-from graphver.bounds.lagrangian import lagrangian_lower, lp_multipliers
+from graphver.bounds.lagrangian import combined_lower_shared, lagrangian_lower, lp_duals
 from graphver.clock import DeadlineReached
 from graphver.options import BoundOptions
 from graphver.tape.tape import Tape
 
 ROUND_FIT_MARGIN = 1.2  # a round starts only while 1.2x the last round's seconds fit before the deadline
+OBBT_CHUNK_NUMBERS = 2**25  # coefficients per batched Lagrangian call (256 MB in float64)
 
 
 def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], objective_row: int | None,
@@ -63,18 +65,35 @@ def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], o
             c_offset = torch.cat([c_offset, offset[:, [objective_row]] - cutoff], 1)
         eye = torch.eye(n, dtype=lower.dtype, device=lower.device)
         target = torch.cat([eye, -eye])[:, None, :]  # [2n, 1, n]: +x_i and -x_i
-        all_coef = torch.cat([target, c_coef.expand(2 * n, -1, -1)], 1)
-        all_offset = torch.cat([torch.zeros(2 * n, 1, dtype=lower.dtype, device=lower.device),
-                                c_offset.expand(2 * n, -1)], 1)
-        starts = [lp_multipliers(all_coef[t], all_offset[t], lower[0], upper[0], 1) if time.perf_counter() <= deadline
-                  else None for t in range(2 * n)]
+        zero = torch.zeros(1, dtype=lower.dtype, device=lower.device)
+
+        def problem(t: Tensor) -> tuple[Tensor, Tensor]:
+            """coef [T, 1 + m, n] and offset [T, 1 + m] of the bound problems ``t`` (built per chunk: all
+            2n of them at once are 2n x m x n numbers, gigabytes on a 60-bus case)."""
+            return (torch.cat([target[t], c_coef.expand(len(t), -1, -1)], 1),
+                    torch.cat([zero.expand(len(t), 1), c_offset.expand(len(t), -1)], 1))
+
+        m = c_coef.shape[1]
+        # the 2n LPs share their constraints: one HiGHS model, one objective after the other (warm-started)
+        start, solved = lp_duals(torch.cat([target[:, 0], c_coef[0]]), torch.cat([zero.expand(2 * n), c_offset[0]]),
+                                 lower[0], upper[0], 2 * n)
         if time.perf_counter() > deadline:  # the LPs were cut short: the round is dropped, the last box stands
             break
-        start = torch.stack([s if s is not None else torch.zeros(1, all_coef.shape[1] - 1, dtype=lower.dtype,
-                                                                  device=lower.device) for s in starts])
+        start = start[:, None, :]  # [2n, 1, m]
         scale = start.abs() + start.abs().mean() + 1e-3
-        bound, _ = lagrangian_lower(all_coef, all_offset, lower.expand(2 * n, -1), upper.expand(2 * n, -1), 1,
-                                    iterations, start=start, scale=scale, deadline=deadline)
+        # the LP's multipliers are optimal for the same linear bounds: their certified bound is the
+        # Lagrangian's best (one shared evaluation); Adam only runs for the problems whose LP failed
+        with torch.no_grad():
+            bound = combined_lower_shared(start, target, torch.zeros(2 * n, 1, dtype=lower.dtype, device=lower.device),
+                                          c_coef[0], c_offset[0], lower[0], upper[0])
+        bound = torch.where(torch.isnan(bound), torch.full_like(bound, -math.inf), bound)
+        chunk = max(1, int(OBBT_CHUNK_NUMBERS // max(1, (m + 1) * n)))
+        for part in torch.nonzero(~solved).flatten().split(chunk):  # Adam where the LP failed, in chunks
+            part_coef, part_offset = problem(part)
+            found, _ = lagrangian_lower(part_coef, part_offset, lower.expand(len(part), -1),
+                                        upper.expand(len(part), -1), 1, iterations, start=start[part],
+                                        scale=scale[part], deadline=deadline)
+            bound[part] = torch.maximum(bound[part], found)
         new_lower = torch.maximum(lower, bound[:n, 0][None])
         new_upper = torch.minimum(upper, -bound[n:, 0][None])
         before = float((upper - lower).sum())

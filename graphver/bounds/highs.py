@@ -62,14 +62,23 @@ def solver():
 def solve_le(cost: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray,
              upper: np.ndarray) -> LpAnswer:
     """``min cost . x  s.t.  a_ub x <= b_ub,  lower <= x <= upper`` (infinite bounds allowed)."""
+    return solve_le_costs(np.asarray(cost, dtype=np.float64)[None], a_ub, b_ub, lower, upper)[0]
+
+
+def solve_le_costs(costs: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray,
+                   upper: np.ndarray) -> list[LpAnswer]:
+    """``min c . x`` over the same polytope for every row ``c`` of ``costs`` [R, n]: the model is passed
+    once and each next objective starts from the last basis (HiGHS keeps it when only costs change), so
+    the 2n LPs of OBBT cost a few simplex iterations each instead of a solve from scratch."""
     import highspy
 
     inf = highspy.kHighsInf
-    a = np.asarray(a_ub, dtype=np.float64).reshape(-1, len(cost))
+    costs = np.asarray(costs, dtype=np.float64)
+    a = np.asarray(a_ub, dtype=np.float64).reshape(-1, costs.shape[1])
     m, n = a.shape
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, m
-    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+    lp.col_cost_ = costs[0]
     lp.col_lower_ = np.clip(np.asarray(lower, dtype=np.float64), -inf, inf)
     lp.col_upper_ = np.clip(np.asarray(upper, dtype=np.float64), -inf, inf)
     lp.row_lower_ = np.full(m, -inf)
@@ -84,16 +93,32 @@ def solve_le(cost: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.nda
     highs.clearModel()
     try:
         highs.passModel(lp)
-        presolve = "off" if m < PRESOLVE_ROWS else "choose"
-        highs.setOptionValue("presolve", presolve)
+    except Exception:  # noqa: BLE001  (a solver error is an answer: no bound from these LPs)
+        return [LpAnswer("failed", None, None) for _ in costs]
+    presolve = "off" if m < PRESOLVE_ROWS else "choose"
+    highs.setOptionValue("presolve", presolve)
+    columns_index = np.arange(n, dtype=np.int32)
+    answers = []
+    for k, cost in enumerate(costs):
+        try:
+            if k:
+                highs.changeColsCost(n, columns_index, cost)
+            answers.append(run_one(highs, highspy, presolve))
+        except Exception:  # noqa: BLE001
+            answers.append(LpAnswer("failed", None, None))
+    return answers
+
+
+def run_one(highs, highspy, presolve: str) -> LpAnswer:
+    """Solve the passed model; its answer (presolve retried off when it could not tell infeasible from
+    unbounded)."""
+    highs.run()
+    status = highs.getModelStatus()
+    if status == highspy.HighsModelStatus.kUnboundedOrInfeasible and presolve != "off":
+        highs.setOptionValue("presolve", "off")
         highs.run()
+        highs.setOptionValue("presolve", presolve)
         status = highs.getModelStatus()
-        if status == highspy.HighsModelStatus.kUnboundedOrInfeasible and presolve != "off":  # presolve could not tell which
-            highs.setOptionValue("presolve", "off")
-            highs.run()
-            status = highs.getModelStatus()
-    except Exception:  # noqa: BLE001  (a solver error is an answer: no bound from this LP)
-        return LpAnswer("failed", None, None)
     if status == highspy.HighsModelStatus.kOptimal:
         solution = highs.getSolution()
         return LpAnswer("optimal", np.array(solution.col_value), np.array(solution.row_dual))
