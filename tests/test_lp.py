@@ -194,3 +194,24 @@ def test_shared_constraint_bound_is_the_batched_one():
         points = low + (high - low) * torch.rand(500, n, dtype=torch.float64, generator=generator)
         value = (obj[:, 0] @ points.T + obj_offset) + (mu[:, 0] @ (con @ points.T + con_offset[:, None]))
         assert bool((shared <= value.min(dim=1).values[:, None]).all())
+
+
+def test_many_objectives_on_one_model_match_separate_solves_and_keep_to_the_deadline():
+    import time
+
+    import numpy as np
+
+    from graphver.bounds.highs import solve_le, solve_le_costs
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(30, 6))
+    b = np.abs(rng.normal(size=30)) + 1.0
+    low, high = -np.ones(6), np.ones(6)
+    costs = rng.normal(size=(12, 6))
+    together = solve_le_costs(costs, a, b, low, high)
+    for cost, answer in zip(costs, together):
+        alone = solve_le(cost, a, b, low, high)
+        assert answer.status == alone.status == "optimal"
+        assert abs(cost @ answer.x - cost @ alone.x) <= 1e-9 * (1 + abs(cost @ alone.x))
+    late = solve_le_costs(costs, a, b, low, high, deadline=time.perf_counter() - 1.0)
+    assert [answer.status for answer in late] == ["failed"] * len(costs)  # no LP starts past the deadline

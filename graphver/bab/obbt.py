@@ -76,7 +76,7 @@ def obbt(tape: Tape, lower: Tensor, upper: Tensor, constraint_rows: list[int], o
         m = c_coef.shape[1]
         # the 2n LPs share their constraints: one HiGHS model, one objective after the other (warm-started)
         start, solved = lp_duals(torch.cat([target[:, 0], c_coef[0]]), torch.cat([zero.expand(2 * n), c_offset[0]]),
-                                 lower[0], upper[0], 2 * n)
+                                 lower[0], upper[0], 2 * n, deadline)
         if time.perf_counter() > deadline:  # the LPs were cut short: the round is dropped, the last box stands
             break
         start = start[:, None, :]  # [2n, 1, m]

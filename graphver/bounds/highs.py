@@ -66,10 +66,13 @@ def solve_le(cost: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.nda
 
 
 def solve_le_costs(costs: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray,
-                   upper: np.ndarray) -> list[LpAnswer]:
+                   upper: np.ndarray, deadline: float | None = None) -> list[LpAnswer]:
     """``min c . x`` over the same polytope for every row ``c`` of ``costs`` [R, n]: the model is passed
     once and each next objective starts from the last basis (HiGHS keeps it when only costs change), so
-    the 2n LPs of OBBT cost a few simplex iterations each instead of a solve from scratch."""
+    the 2n LPs of OBBT cost a few simplex iterations each instead of a solve from scratch. Past
+    ``deadline`` (``time.perf_counter()``, checked before each LP) the remaining answers are "failed"."""
+    import time
+
     import highspy
 
     inf = highspy.kHighsInf
@@ -100,6 +103,9 @@ def solve_le_costs(costs: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower:
     columns_index = np.arange(n, dtype=np.int32)
     answers = []
     for k, cost in enumerate(costs):
+        if deadline is not None and time.perf_counter() > deadline:
+            answers.append(LpAnswer("failed", None, None))
+            continue
         try:
             if k:
                 highs.changeColsCost(n, columns_index, cost)

@@ -86,9 +86,11 @@ def lp_multipliers(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, r
     return lp_duals(coef, offset, lower, upper, rows)[0]
 
 
-def lp_duals(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int) -> tuple[Tensor, Tensor]:
+def lp_duals(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int,
+             deadline: float | None = None) -> tuple[Tensor, Tensor]:
     """``lp_multipliers`` and, per row, whether its LP was solved (a failed row's multipliers are zero). The
-    rows share the constraints: one model, one objective after the other, each warm-started."""
+    rows share the constraints: one model, one objective after the other, each warm-started; no LP starts
+    past ``deadline``."""
     import numpy as np
 
     from graphver.bounds.highs import solve_le_costs
@@ -102,7 +104,7 @@ def lp_duals(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: i
     solved = np.zeros(rows, dtype=bool)
     finite = [r for r in range(rows) if np.isfinite(a[r]).all() and np.isfinite(o[r])]
     if finite:
-        answers = solve_le_costs(a[finite], a[rows:][usable], -o[rows:][usable], low, high)
+        answers = solve_le_costs(a[finite], a[rows:][usable], -o[rows:][usable], low, high, deadline)
         for r, answer in zip(finite, answers):
             if answer.status == "optimal":
                 result[r, usable] = np.maximum(-answer.duals, 0.0)
