@@ -20,7 +20,7 @@ existing instance (``ray.init`` by the caller) is used as it is.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from graphver.bab.workers import import_ray
@@ -44,7 +44,6 @@ class TaskResult:
     error: str = ""  # why not, when not ok
     seconds: float = 0.0
     attempts: int = 1
-    extra: dict = field(default_factory=dict)
 
 
 def address_space_bytes() -> int:

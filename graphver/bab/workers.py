@@ -20,7 +20,6 @@ Ray runs the same code on a laptop's cores or a cluster: without ``address`` a l
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import torch
@@ -57,9 +56,6 @@ class BoundingWorker:
         torch.set_num_threads(threads)
         self.engine = Engine(problem, goal, dataclasses.replace(options, workers=1, progress=False, address=None))
         self.engine.load_root_state(state)
-
-    def pid(self) -> int:
-        return os.getpid()
 
     def split(self, parents: Domains, seconds: float):
         """The bounded children of ``parents`` within ``seconds``; the candidate points the bounding found;
