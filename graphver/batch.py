@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from graphver.bab.workers import import_ray
+from graphver.bab.workers import start_ray
 
 GRACE_SECONDS = 30.0  # past its own limit a task may take this long to wrap up before it is cancelled
 
@@ -73,11 +73,7 @@ def run_tasks(tasks: list[Task], workers: int = 1, address: str | None = None, m
     """Every task on Ray, ``workers`` at a time; the results in completion order (also passed to
     ``on_result`` one by one). Ctrl-C cancels what is running and re-raises ``KeyboardInterrupt``: the
     results handed out so far are the ones to keep."""
-    ray = import_ray()
-    owns = not ray.is_initialized()
-    if owns:
-        settings = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        ray.init(**(dict(num_cpus=workers) if address is None else dict(address=address)), **settings)
+    ray, owns = start_ray(workers, address)
     remote = ray.remote(num_cpus=1, max_calls=1, max_retries=1, retry_exceptions=False)(_run_capped)
     results: list[TaskResult] = []
     queue = list(tasks)

@@ -42,6 +42,17 @@ def import_ray():
     return ray
 
 
+def start_ray(cpus: int, address: str | None):
+    """Ray, initialised for this run unless the caller did: a local instance with ``cpus`` CPUs, or the
+    cluster at ``address``. Returns (ray, whether this run started it and so shuts it down)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray, False
+    settings = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(**(dict(num_cpus=cpus) if address is None else dict(address=address)), **settings)
+    return ray, True
+
+
 def counters(stats) -> dict:
     return {name: getattr(stats, name) for name in MERGED_STATS}
 
@@ -74,15 +85,9 @@ class WorkerPool:
     """``options.workers`` Ray actors running ``BoundingWorker``; ``split`` hands each one share of a round."""
 
     def __init__(self, problem, goal, options, state: dict, stats):
-        self.ray = ray = import_ray()
+        ray, self.owns_ray = start_ray(options.workers, options.address)
+        self.ray = ray
         self.stats = stats
-        self.owns_ray = not ray.is_initialized()
-        if self.owns_ray:
-            settings = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-            if options.address is None:
-                ray.init(num_cpus=options.workers, **settings)
-            else:
-                ray.init(address=options.address, **settings)
         self.remote = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(BoundingWorker)
         # the worker's copy of the problem: no confirmation (a closure over sympy; the driver confirms)
         self.arguments = (ray.put(dataclasses.replace(problem, confirm=None)), goal, options, state)
