@@ -17,6 +17,11 @@ columns come from the README next to the CSV (its table of VNN-COMP 2025 results
 PyRAT per instance; the 14-bus rule "prop1 sat, the rest unsat" as the README states it). "correct": the
 verdict agrees with every reference verdict that is sat or unsat; "wrong" is a decided verdict against one.
 The limit held: wall <= limit + max(2 s, 2 %). --results appends one CSV row per instance and resumes.
+An undecided instance gets a second line: the proven margin and the closest point's margin (from the
+process's --json); where a reference says sat, a third: onnxruntime's margin at graphver's closest point
+and whether a counterexample file claiming a violation there would pass VNN-COMP's 2023-2025 check (it
+compares the file's outputs with onnxruntime's to a relative 1e-3 and tests the property on the file's
+outputs, so "sat" can be accepted where onnxruntime itself reaches no violation).
 
 Table 1: every instance of ../shared/data/ml4acopf/instances.csv: graphver's verdict, seconds inside the
 verifier (ONNX import and VNN-LIB parsing included, one warm-up instance first so that one-time imports
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import re
@@ -261,7 +267,42 @@ def recheck_sat(onnx_path: Path, vnnlib_path: Path, result_file: Path) -> bool:
     return bool(inside and unsafe(spec, y)[0])
 
 
-SUITE_FIELDS = ["onnx", "vnnlib", "limit", "verdict", "seconds", "rechecked"]
+SUITE_FIELDS = ["onnx", "vnnlib", "limit", "verdict", "seconds", "rechecked", "proven_margin", "closest_margin",
+                "closest_point"]
+VNNCOMP_RTOL = 1e-3  # VNN-COMP 2023-2025 scoring: a file's outputs may differ from onnxruntime's by this (relative L-inf)
+VNNCOMP_ATOL = 1e-4  # ... and the spec is checked on the file's outputs with this slack
+
+
+def tolerance_check(onnx_path: Path, vnnlib_path: Path, point: list) -> str:
+    """How close the closest point comes to a counterexample as VNN-COMP's scripts (2023-2025) accept one.
+
+    Those scripts compare the outputs written in the counterexample file with onnxruntime's (relative
+    L-inf difference <= 1e-3 of the file's largest output) and then check the property on the file's
+    outputs (with 1e-4 slack), so a file may claim outputs that onnxruntime does not produce. Returns
+    onnxruntime's margin at the point and the relative change of outputs a file would need to claim a
+    violation (single-row conjunctions: the row's margin spread over its coefficients)."""
+    from graphver.io.onnx import import_onnx
+    from graphver.io.vnncomp import inside_box
+    from graphver.io.vnnlib import read_vnnlib
+
+    network = import_onnx(onnx_path)
+    spec = read_vnnlib(vnnlib_path, network.n_inputs, network.n_outputs)
+    (lower, upper), = spec.inner_boxes[:1] or spec.boxes[:1]
+    x = inside_box(np.asarray(point), lower, upper, network.input_dtype)
+    y = network.run_onnxruntime(x[None])[0].astype(np.float64)
+    needed = []
+    for conj in spec.disjuncts:
+        values = conj.coef @ y + conj.offset  # unsafe when every row <= 0
+        if conj.coef.shape[0] != 1:
+            return f"onnxruntime margin {float(values.max()):.6g} (multi-row conjunction: no tolerance check)"
+        shift = max(float(values[0]) - VNNCOMP_ATOL, 0.0) / float(np.abs(conj.coef[0]).sum())
+        needed.append((float(values[0]), shift))
+    margin, shift = min(needed, key=lambda pair: pair[1])
+    relative = shift / float(np.abs(y).max())
+    verdict = "accepted" if relative <= VNNCOMP_RTOL else "rejected"
+    return (f"onnxruntime's margin at the closest point {margin:.6g}; a counterexample file claiming outputs "
+            f"{shift:.4g} away (relative {relative:.2g}, limit {VNNCOMP_RTOL:g}) would be {verdict} by VNN-COMP's "
+            f"2023-2025 check, which tests the property on the file's outputs")
 
 
 def suite_table(csv_path: Path, timeout: float | None, results: Path | None, threads: int, only: str | None) -> int:
@@ -292,11 +333,11 @@ def suite_table(csv_path: Path, timeout: float | None, results: Path | None, thr
             verdict, seconds, rechecked = row["verdict"], float(row["seconds"]), row["rechecked"]
         else:
             with tempfile.TemporaryDirectory() as folder:
-                out = Path(folder) / "result.txt"
+                out, report = Path(folder) / "result.txt", Path(folder) / "result.json"
                 start = time.perf_counter()
                 run = subprocess.run([sys.executable, "-m", "graphver", "vnncomp", str(onnx_path), str(vnnlib_path),
-                                      "--timeout", str(limit), "--quiet", "--out", str(out)], env=env,
-                                     capture_output=True, text=True, check=False)
+                                      "--timeout", str(limit), "--quiet", "--out", str(out), "--json", str(report)],
+                                     env=env, capture_output=True, text=True, check=False)
                 seconds = time.perf_counter() - start
                 verdict = {0: "unsat", 1: "sat", 3: "unknown"}.get(run.returncode, "error")
                 rechecked = ""
@@ -304,14 +345,18 @@ def suite_table(csv_path: Path, timeout: float | None, results: Path | None, thr
                     rechecked = "yes" if out.is_file() and recheck_sat(onnx_path, vnnlib_path, out) else "NO"
                 if verdict == "error":
                     print(run.stderr.strip()[-400:], file=sys.stderr)
+                data = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else {}
+            row = dict(onnx=key[0], vnnlib=key[1], limit=limit, verdict=verdict, seconds=f"{seconds:.2f}",
+                       rechecked=rechecked, proven_margin=data.get("proven_margin", ""),
+                       closest_margin=data.get("closest_margin", ""),
+                       closest_point=json.dumps(data.get("closest_point")) if data.get("closest_point") else "")
             if results is not None:
                 new = not results.is_file()
                 with open(results, "a", newline="", encoding="utf-8") as handle:
                     writer = csv.DictWriter(handle, SUITE_FIELDS)
                     if new:
                         writer.writeheader()
-                    writer.writerow(dict(onnx=key[0], vnnlib=key[1], limit=limit, verdict=verdict,
-                                         seconds=f"{seconds:.2f}", rechecked=rechecked))
+                    writer.writerow(row)
         reference = reference_of(table, onnx_path, vnnlib_path)
         decided_refs = {v for v, _ in reference if v in ("sat", "unsat")}
         decided = verdict in ("sat", "unsat") and rechecked != "NO"
@@ -323,6 +368,12 @@ def suite_table(csv_path: Path, timeout: float | None, results: Path | None, thr
             if reference else f"{'-':>22}" * len(tools)
         print(f"{onnx_path.stem:<40}{vnnlib_path.stem:<18}{float(limit):>6.0f}{verdict:>9}{seconds:>8.1f}  {cells}"
               f"{'':>3}{agrees:>8}{'' if held else '  OVER LIMIT'}", flush=True)
+        if verdict == "unknown" and row.get("proven_margin", "") != "":
+            print(f"{'':>8}undecided: proven margin >= {float(row['proven_margin']):.6g}, closest point's margin "
+                  f"{float(row['closest_margin']):.6g}", flush=True)
+            if "sat" in decided_refs and row.get("closest_point"):
+                print(f"{'':>8}{tolerance_check(onnx_path, vnnlib_path, json.loads(row['closest_point']))}",
+                      flush=True)
     if not summary:
         return 0
     print()

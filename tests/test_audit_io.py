@@ -104,6 +104,29 @@ def test_counterexample_must_satisfy_the_exact_property(tmp_path):
     result = vnncomp.verify_instance(scaled_model(tmp_path, 1.0, "identity"), property_file(tmp_path, text),
                                      timeout=3)
     assert result.verdict == "unknown", result
+    # an undecided run says how far it got: the proven margin (of Y - 1/10 over the outer box) is just
+    # below 0; the points with a negative float margin were rejected, so none closer than 0 is kept
+    assert -1e-12 < result.proven_margin <= 0 <= result.closest_margin, result
+    assert "proven margin >= " in result.margins_text()
+    row = result.row()
+    assert float(row["proven_margin"]) == pytest.approx(result.proven_margin, abs=1e-15)
+
+
+def test_vnncomp_unknown_prints_margins_and_writes_json(tmp_path):
+    text = ONE_IN_ONE_OUT + "(assert (>= X_0 0.1))\n(assert (<= X_0 1))\n(assert (<= Y_0 0.1))\n"
+    model, prop = scaled_model(tmp_path, 1.0, "identity"), property_file(tmp_path, text)
+    out = tmp_path / "result.json"
+    run = CliRunner().invoke(cli.main, ["vnncomp", str(model), str(prop), "--timeout", "2", "--json", str(out)])
+    assert run.exit_code == 3, run.output
+    assert run.output.splitlines()[0] == "unknown" and "proven margin >= " in run.output
+    data = json.loads(out.read_text(), parse_constant=lambda name: pytest.fail(f"bare {name} in JSON"))
+    assert data["verdict"] == "unknown" and -1e-12 < data["proven_margin"] <= 0
+    assert data["counterexample"] is None and set(data) >= {"closest_margin", "closest_point", "seconds"}
+    (tmp_path / "x.csv").write_text(f"{model},{prop},10\n")
+    run = CliRunner().invoke(cli.main, ["vnncomp", "--instances", str(tmp_path / "x.csv"), "--out",
+                                        str(tmp_path / "r.csv"), "--json", str(out)])
+    assert run.exit_code == 2 and "--json writes one instance's result" in run.output
+    assert not (tmp_path / "r.csv").exists()  # refused before any run
 
 
 def decimal(rng: random.Random) -> str:

@@ -277,6 +277,7 @@ def test_benchmark_runner_writes_rows_and_resumes(tmp_path):
     with open(out) as handle:
         table = list(csv.DictReader(handle))
     assert [r["verdict"] for r in table] == ["unsat", "unsat"] and all(float(r["seconds"]) > 0 for r in table)
+    assert all(0 < float(r["proven_margin"]) <= float(r["closest_margin"]) for r in table)  # proofs: margin > 0
     result = CliRunner().invoke(cli.main, ["vnncomp", "--instances", str(instances), "--out", str(out)])
     assert result.exit_code == 0 and "already in" in result.output
 

@@ -44,9 +44,12 @@ EXIT_CODES = {"unsat": EXIT_OK, "sat": EXIT_FALSIFIED}  # any other verdict: unk
               help="--instances: instances run at once, each in its own process on Ray (a crashed one is retried "
                    "once, then recorded as an error).")
 @click.option("--address", metavar="ADDR", help="--instances: the Ray cluster to run on (default: a local one).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Single instance: write the result as JSON (verdict, seconds, domains, the proven margin, the "
+                   "closest point found and its margin, the counterexample for sat).")
 @click.option("--quiet", "-q", is_flag=True, help="Only the verdict.")
 def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: Path | None, timeout: float | None,
-            device: str | None, workers: int, address: str | None, quiet: bool) -> None:
+            device: str | None, workers: int, address: str | None, json_path: Path | None, quiet: bool) -> None:
     console = make_console(quiet)
     check_device(device)
     options = {} if device is None else {"device": device}
@@ -56,11 +59,14 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
         if out is None:
             raise click.UsageError("--instances needs --out RESULTS.csv")
         check_output(out, "--out")
+        if json_path is not None:
+            raise click.UsageError("--json writes one instance's result; with --instances the rows go to --out")
         if workers > 1 or address is not None:
             options.update(workers=workers, address=address)
         sys.exit(run_benchmark(instances, out, timeout, console, quiet, options))
     if model is None or prop is None:
         raise click.UsageError("give MODEL.onnx and PROP.vnnlib (or --instances CSV --out RESULTS.csv)")
+    check_output(json_path, "--json")
     if workers > 1 or address is not None:
         raise click.UsageError("--workers and --address run the instances of --instances CSV in parallel")
     from graphver.io import vnncomp as runner
@@ -79,11 +85,15 @@ def vnncomp(model: Path | None, prop: Path | None, instances: Path | None, out: 
     console.print(f"{styled(result.verdict)} in {result.seconds:.2f} s, "
                   f"{result.domains} domains" + (f", decided by {result.decided_by}" if result.decided_by else "")
                   + (f" ({result.message})" if result.message else ""))
+    if result.verdict == "unknown":
+        console.print(result.margins_text())
     if out is not None:
         if result.verdict == "sat":
             runner.write_counterexample(result, out)
         else:
             out.write_text(("timeout" if result.message == "timeout" else result.verdict) + "\n", encoding="utf-8")
+    if json_path is not None:
+        json_path.write_text(result.to_json() + "\n", encoding="utf-8")
     sys.exit(EXIT_CODES.get(result.verdict, EXIT_UNKNOWN))
 
 
@@ -97,8 +107,11 @@ def run_benchmark(instances: Path, out: Path, timeout: float | None, console, qu
     with TaskProgress(console, "vnncomp", total, quiet) as advance:
 
         def record(result):
+            note = result.decided_by or result.message
+            if result.verdict == "unknown":
+                note += f"; {result.margins_text()}"
             rows.append([Path(result.vnnlib).name, styled(result.verdict), f"{result.seconds:.2f}", str(result.domains),
-                         result.decided_by or result.message])
+                         note])
             advance()
 
         results = runner.run_instances(instances, out, timeout, on_result=record, **options)

@@ -28,6 +28,7 @@ Ctrl-C stops the run without recording the interrupted instance).
 from __future__ import annotations
 
 import csv
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,13 +41,22 @@ from graphver.io.onnx import OnnxNetwork, import_onnx
 from graphver.io.vnnlib import VnnlibSpec, read_vnnlib
 from graphver.options import BabOptions, make_options
 
-RESULT_FIELDS = ["onnx", "vnnlib", "verdict", "seconds", "domains", "decided_by", "message"]
+RESULT_FIELDS = ["onnx", "vnnlib", "verdict", "seconds", "domains", "decided_by", "message", "proven_margin",
+                 "closest_margin"]
 
 
 @dataclass
 class InstanceResult:
     """The verdict of one instance; ``counterexample`` holds the input (in the model's input type) and
-    onnxruntime's outputs for "sat"."""
+    onnxruntime's outputs for "sat".
+
+    ``proven_margin``: a certified lower bound of the property's margin over the box (the smallest over
+    its conjunctions; > 0 proves it, for "unknown" it says how far the proof got; -inf where a
+    conjunction was not bounded at all). ``closest_margin``: the smallest margin found at a point (the
+    graph evaluated in float64; < 0 would be a candidate counterexample). The property is proven when
+    the first is > 0 and falsified when onnxruntime reproduces a point where the second is <= 0; an
+    "unknown" lies between them.
+"""
 
     onnx: str
     vnnlib: str
@@ -56,12 +66,28 @@ class InstanceResult:
     decided_by: str = ""
     message: str = ""
     counterexample: dict | None = field(default=None, repr=False)
+    proven_margin: float = -math.inf
+    closest_margin: float = math.inf
+    closest_point: list | None = field(default=None, repr=False)  # where closest_margin was found (float64)
 
     def row(self) -> dict:
         data = asdict(self)
         data.pop("counterexample")
+        data.pop("closest_point")
         data["seconds"] = f"{self.seconds:.3f}"
+        data["proven_margin"], data["closest_margin"] = f"{self.proven_margin:.6g}", f"{self.closest_margin:.6g}"
         return data
+
+    def margins_text(self) -> str:
+        """``proven margin >= P, closest point's margin C`` for a run left undecided."""
+        closest = f"{self.closest_margin:.6g}" if math.isfinite(self.closest_margin) else "none kept"
+        return f"proven margin >= {self.proven_margin:.6g}, closest point's margin {closest}"
+
+    def to_json(self) -> str:
+        """Everything, as strict JSON (graphver.report.results.json_text)."""
+        from graphver.report.results import json_text
+
+        return json_text(asdict(self))
 
 
 def inside_box(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, dtype) -> np.ndarray:
@@ -120,6 +146,7 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
     network = import_onnx(onnx_path)
     spec = read_vnnlib(vnnlib_path, network.n_inputs, network.n_outputs)
     domains, methods = 0, []
+    proven, closest, closest_point = math.inf, math.inf, None  # over the conjunctions (groups) bounded so far
     # the search runs on the box rounded outward; a counterexample must lie in the exact box: its floats
     # are the inner box (inner_boxes; a spec built by hand without them: the box itself)
     inner_boxes = spec.inner_boxes if len(spec.inner_boxes) == len(spec.boxes) else spec.boxes
@@ -142,7 +169,7 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
         for group in groups:
             left = deadline - time.perf_counter()
             if left <= 0:
-                undecided = True
+                undecided, proven = True, -math.inf  # this conjunction was never bounded
                 break
             conjs = [spec.disjuncts[k] for k in group]
             rows = np.concatenate([c.coef for c in conjs])
@@ -159,23 +186,28 @@ def verify_instance(onnx_path, vnnlib_path, timeout: float = 60.0, progress: boo
                               names=tuple(f"X_{i}" for i in range(network.n_inputs)), label=Path(name_vnnlib).stem)
             outcome = Engine(problem, VerifyGoal(combine, strict), make_options(BabOptions, settings)).run(deadline)
             domains += outcome.stats.domains_explored
+            proven = min(proven, outcome.lower)
+            if outcome.best_value < closest and outcome.best_point is not None:
+                closest, closest_point = outcome.best_value, outcome.best_point.tolist()
             if outcome.status == "falsified":
                 cex = {"x": found["x"].astype(np.float64).tolist(), "y": found["y"].tolist()}
                 return InstanceResult(name_onnx, name_vnnlib, "sat", time.perf_counter() - start, domains,
                                       f"search ({outcome.stats.incumbent_from})", "counterexample reproduced by onnxruntime",
-                                      cex)
+                                      cex, proven, closest, closest_point)
             if outcome.stats.stop_reason.startswith("interrupted"):
                 return InstanceResult(name_onnx, name_vnnlib, "unknown", time.perf_counter() - start, domains, "",
-                                      "interrupted")
+                                      "interrupted", None, proven, closest, closest_point)
             if outcome.status == "proven":
                 methods.append(outcome.stats.proved_by)
             else:
                 undecided = True
         if undecided:
             return InstanceResult(name_onnx, name_vnnlib, "unknown", time.perf_counter() - start, domains, "",
-                                  "timeout" if time.perf_counter() >= deadline else "not proven")
+                                  "timeout" if time.perf_counter() >= deadline else "not proven", None, proven, closest,
+                                  closest_point)
     decided = "bab" if "bab" in methods else (methods[0] if methods else "")
-    return InstanceResult(name_onnx, name_vnnlib, "unsat", time.perf_counter() - start, domains, decided)
+    return InstanceResult(name_onnx, name_vnnlib, "unsat", time.perf_counter() - start, domains, decided, "", None,
+                          proven, closest, closest_point)
 
 
 def write_counterexample(result: InstanceResult, path) -> None:
