@@ -38,8 +38,14 @@ class Constraint:
 
     @property
     def rows(self) -> list[sympy.Expr]:
-        """The rows ``<= 0`` this constraint contributes."""
-        return [self.expr, -self.expr] if self.kind == "eq" else [self.expr]
+        """The rows ``<= 0`` this constraint contributes; an equality's second row is ``-1 * expr`` left
+        unevaluated (sympy's negation distributes over a sum: seconds on the balance rows of an 89-bus
+        ACOPF), built once."""
+        cached = self.__dict__.get("_rows")
+        if cached is None:
+            cached = [self.expr, sympy.Mul(-1, self.expr, evaluate=False)] if self.kind == "eq" else [self.expr]
+            object.__setattr__(self, "_rows", cached)
+        return list(cached)
 
 
 def as_constraints(relations) -> list[Constraint]:

@@ -2,11 +2,13 @@
 branch-and-bound engine's counterexample and incumbent search.
 
 The NLP is built from the tape alone (``TapeNLP``): the objective is one output of the tape, the
-constraints are other outputs with lower and upper limits, and the variable bounds are a box. First
-derivatives come from one batched autograd pass (the point repeated once per needed output), the
-constraint Jacobian is sparse with the structure the tape's dependencies give, and the Hessian of the
-Lagrangian is exact (a batched double-backward pass, dense lower triangle) for up to
-``EXACT_HESSIAN_LIMIT`` variables or IPOPT's limited-memory approximation.
+constraints are other outputs with lower and upper limits, and the variable bounds are a box. Derivatives
+are sparse and computed compressed (graphver/tape/sparsity.py): the gradients of all needed outputs in one
+batched autograd pass with one batch element per group of outputs that share no input, the constraint
+Jacobian with the structure the tape's dependencies give, and the Hessian of the Lagrangian on its
+structural pattern (lower triangle) from one batched double-backward pass, one Hessian-vector product
+per colour of the pattern's columns; exact while it takes at most ``EXACT_HESSIAN_LIMIT`` colours, else
+IPOPT's limited-memory approximation.
 
 The maximum of several outputs is minimised in epigraph form: one more variable ``t``, the objective
 ``t`` and the constraints ``out_r(x) - t <= 0``; this is how ``verify`` searches an "any" property.
@@ -23,16 +25,18 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graphver.errors import SolverUnavailableError
 from graphver.tape.evaluate import evaluate
 from graphver.tape.reach import input_dependencies
+from graphver.tape.sparsity import dependency_matrix, greedy_colouring, hessian_pattern
 from graphver.tape.tape import Tape
 
 ITERATION_EVALUATIONS = 2  # iterations that must fit in the time left (see ValueSearch.run)
-EXACT_HESSIAN_LIMIT = 200  # variables up to which the exact (dense) Hessian is used by default
-HESSIAN_GRADIENTS = 3  # one exact Hessian of n variables costs about this many gradients per variable
+EXACT_HESSIAN_LIMIT = 200  # colours (Hessian-vector products per Hessian) up to which "auto" is exact
+HESSIAN_GRADIENTS = 3  # one Hessian-vector product costs about this many gradients
 IPOPT_INF = 1e20  # IPOPT reads bounds beyond 1e19 as infinite
 CONSTRAINT_TOL = 1e-9  # absolute constraint violation IPOPT must reach to report convergence
 BAD_VALUE = 1e20  # what IPOPT sees where the tape is NaN or infinite: a point to back off from
@@ -122,11 +126,37 @@ class TapeNLP:
         cols = [np.concatenate([d, [self.n]]) if k < self.n_epigraph else d for k, d in enumerate(row_deps)]
         self.jac_rows = np.concatenate([np.full(len(c), k) for k, c in enumerate(cols)]).astype(np.int64) if cols else np.zeros(0, np.int64)
         self.jac_cols = np.concatenate(cols).astype(np.int64) if cols else np.zeros(0, np.int64)
-        self.hess_rows, self.hess_cols = np.tril_indices(self.n)
+        # compressed first derivatives: needed outputs that share no input are one group, one reverse
+        # pass per group (graphver/tape/sparsity.py)
+        depends = dependency_matrix(deps, self.n).astype(np.int64)
+        self.groups = greedy_colouring(depends @ depends.T) if deps else np.zeros(0, np.int64)
+        self.n_groups = int(self.groups.max()) + 1 if len(self.groups) else 0
+        self.group_of = torch.as_tensor(self.groups)
+        # the gradients are kept sparse: entry e is d out[needed[flat_k[e]]] / d x[flat_cols[e]]
+        self.flat_k = np.repeat(np.arange(len(deps)), [len(d) for d in deps]).astype(np.int64)
+        self.flat_cols = np.concatenate(deps).astype(np.int64) if deps else np.zeros(0, np.int64)
+        objective_entries = len(deps[0]) if objective is not None and deps else 0
+        self.objective_cols = self.flat_cols[:objective_entries]
+        # each Jacobian entry: the flat entry it copies, or -1 for the epigraph variable's coefficient (-1)
+        source, entry = [], objective_entries
+        for k, d in enumerate(row_deps):
+            source.append(np.arange(entry, entry + len(d)))
+            entry += len(d)
+            if k < self.n_epigraph:
+                source.append(np.array([-1]))
+        self.jac_source = np.concatenate(source).astype(np.int64) if source else np.zeros(0, np.int64)
+        # Hessian: the structural pattern's lower triangle, recovered from one Hessian-vector product per
+        # colour of a distance-2 colouring of its columns
+        pattern = hessian_pattern(self.tape, self.needed).astype(np.int64)
+        lower = sp.tril(pattern).tocoo()
+        self.hess_rows, self.hess_cols = lower.row.astype(np.int64), lower.col.astype(np.int64)
+        self.colours = greedy_colouring(pattern @ pattern) if pattern.nnz else np.zeros(self.n, np.int64)
+        self.n_colours = int(self.colours.max()) + 1 if pattern.nnz else 0
         self.iterations = 0
-        self.key = None
+        self.key = None  # the point of the cached gradients
+        self.value_key = None  # the point of the cached values
         self.values = None  # outputs at the cached point
-        self.gradients = None  # [len(needed), n] at the cached point
+        self.gradients = None  # the flat (sparse) gradient entries at the cached point
 
     @property
     def n_variables(self) -> int:
@@ -137,29 +167,41 @@ class TapeNLP:
         return len(self.rows)
 
     # --- cached first-order information ------------------------------------------------------------
+    def values_at(self, x: np.ndarray) -> None:
+        """Values of the needed outputs at ``x``, without gradients (IPOPT's line search asks for values
+        at trial points it may reject; cached)."""
+        key = x.tobytes()
+        if key == self.value_key:
+            return
+        with torch.no_grad():
+            out = evaluate(self.tape, torch.as_tensor(x[None, : self.n], dtype=torch.float64))[0]
+        self.values = out[torch.as_tensor(self.needed)].numpy().copy()
+        self.value_key = key
+
     def at(self, x: np.ndarray) -> None:
         """Values and gradients of the needed outputs at ``x`` (cached: IPOPT asks several times per point)."""
         key = x.tobytes()
         if key == self.key:
             return
         point = torch.as_tensor(x[: self.n], dtype=torch.float64)
-        q = len(self.needed)
-        batch = point.expand(q, self.n).clone().requires_grad_(True)
+        # one batch element per group of outputs with disjoint inputs: its gradient is the sum of theirs,
+        # and each output's own inputs read its gradient off
+        batch = point.expand(max(1, self.n_groups), self.n).clone().requires_grad_(True)
         out = evaluate(self.tape, batch)
-        chosen = out[torch.arange(q), torch.as_tensor(self.needed)]
+        chosen = out[self.group_of, torch.as_tensor(self.needed)]  # [q]: output k from its group's element
+        flat = np.zeros(len(self.flat_cols))
         if chosen.requires_grad:
             (grads,) = torch.autograd.grad(chosen.sum(), batch, allow_unused=True)
-            grads = torch.zeros_like(batch) if grads is None else grads
-        else:
-            grads = torch.zeros_like(batch)
+            if grads is not None:
+                flat = grads.detach().numpy()[self.groups[self.flat_k], self.flat_cols]
         self.values = chosen.detach().numpy().copy()
-        self.gradients = np.nan_to_num(grads.detach().numpy(), nan=0.0, posinf=BAD_VALUE, neginf=-BAD_VALUE)
-        self.key = key
+        self.gradients = np.nan_to_num(flat, nan=0.0, posinf=BAD_VALUE, neginf=-BAD_VALUE)
+        self.key, self.value_key = key, key
 
     def objective(self, x):
         if self.epigraph:
             return float(x[self.n])
-        self.at(x)
+        self.values_at(x)
         v = self.sign * float(self.values[0])
         return v if math.isfinite(v) else BAD_VALUE
 
@@ -169,13 +211,13 @@ class TapeNLP:
             grad[self.n] = 1.0
             return grad
         self.at(x)
-        grad[: self.n] = self.sign * self.gradients[0]
+        grad[self.objective_cols] = self.sign * self.gradients[: len(self.objective_cols)]
         return grad
 
     def constraints(self, x):
         if not self.rows:
             return np.zeros(0)
-        self.at(x)
+        self.values_at(x)
         values = self.values[-len(self.rows):].copy()
         values[: self.n_epigraph] -= x[self.n] if self.epigraph else 0.0
         return np.nan_to_num(values, nan=BAD_VALUE, posinf=BAD_VALUE, neginf=-BAD_VALUE)
@@ -187,12 +229,7 @@ class TapeNLP:
         if not self.rows:
             return np.zeros(0)
         self.at(x)
-        offset = 0 if self.objective_index is None else 1
-        dense = np.zeros((len(self.rows), self.n_variables))
-        dense[:, : self.n] = self.gradients[offset:]
-        if self.epigraph:
-            dense[: self.n_epigraph, self.n] = -1.0
-        return dense[self.jac_rows, self.jac_cols]
+        return np.where(self.jac_source >= 0, self.gradients[np.maximum(self.jac_source, 0)], -1.0)
 
     # --- second order ------------------------------------------------------------------------------
     def hessianstructure(self):
@@ -205,18 +242,22 @@ class TapeNLP:
             weights[self.objective_index] += obj_factor * self.sign
         for k, r in enumerate(self.rows):
             weights[r] += float(lagrange[k])
-        n = self.n
-        batch = torch.as_tensor(x[:n], dtype=torch.float64).expand(n, n).clone().requires_grad_(True)
+        n, c = self.n, self.n_colours
+        if c == 0:
+            return np.zeros(len(self.hess_rows))
+        # element k of the batch computes H s_k, s_k the indicator of colour k's columns
+        seeds = torch.as_tensor(self.colours[None, :] == np.arange(c)[:, None], dtype=torch.float64)
+        batch = torch.as_tensor(x[:n], dtype=torch.float64).expand(c, n).clone().requires_grad_(True)
         lagrangian = evaluate(self.tape, batch) @ weights
-        hess = np.zeros((n, n))
+        products = np.zeros((c, n))
         if lagrangian.requires_grad:
             (grad,) = torch.autograd.grad(lagrangian.sum(), batch, create_graph=True, allow_unused=True)
             if grad is not None and grad.requires_grad:
-                (second,) = torch.autograd.grad(grad.diagonal().sum(), batch, allow_unused=True)
+                (second,) = torch.autograd.grad((grad * seeds).sum(), batch, allow_unused=True)
                 if second is not None:
-                    hess = second.detach().numpy()
-        hess = np.nan_to_num(hess, nan=0.0, posinf=BAD_VALUE, neginf=-BAD_VALUE)
-        return hess[self.hess_rows, self.hess_cols]
+                    products = second.detach().numpy()
+        values = products[self.colours[self.hess_cols], self.hess_rows]  # H[i, j] = (H s_colour(j))[i]
+        return np.nan_to_num(values, nan=0.0, posinf=BAD_VALUE, neginf=-BAD_VALUE)
 
     def intermediate(self, alg_mod, iter_count, *args):
         self.iterations = int(iter_count)
@@ -232,7 +273,7 @@ class TapeNLP:
         x0 = np.clip(np.asarray(x0, dtype=np.float64).reshape(-1), lower, upper)
         lb, ub = lower, upper
         if self.epigraph:
-            self.at(np.concatenate([x0, [0.0]]))
+            self.values_at(np.concatenate([x0, [0.0]]))
             first = 0 if self.objective_index is None else 1
             tops = self.values[first : first + self.n_epigraph]
             top = float(np.nanmax(tops)) if np.isfinite(tops).any() else 0.0
@@ -278,7 +319,8 @@ class ValueSearch:
         self.combine = combine
         self.max_iter = max_iter
         self.time_limit = time_limit
-        self.exact = use_exact_hessian(hessian, self.tape.n_inputs)
+        use_exact_hessian(hessian, 0)  # checks the option; "auto" decides per NLP by its colours
+        self.hessian = hessian
         self.nlps: dict = {}
         self.cursor = 0  # rotation over "all" rows across calls
         self.evaluation_seconds: float | None = None  # one forward evaluation of the tape, measured once
@@ -286,12 +328,13 @@ class ValueSearch:
     def nlp(self, row: int | None) -> TapeNLP:
         if row not in self.nlps:
             rows, lower, upper = self.constraints
-            limits = dict(rows=rows, row_lower=np.clip(lower, -IPOPT_INF, IPOPT_INF), row_upper=np.asarray(upper, float),
-                          exact_hessian=self.exact)
+            limits = dict(rows=rows, row_lower=np.clip(lower, -IPOPT_INF, IPOPT_INF), row_upper=np.asarray(upper, float))
             if row is None:
-                self.nlps[row] = TapeNLP(self.tape, None, epigraph_rows=range(self.n_rows), **limits)
+                nlp = TapeNLP(self.tape, None, epigraph_rows=range(self.n_rows), **limits)
             else:
-                self.nlps[row] = TapeNLP(self.tape, row, **limits)
+                nlp = TapeNLP(self.tape, row, **limits)
+            nlp.exact_hessian = use_exact_hessian(self.hessian, nlp.n_colours)
+            self.nlps[row] = nlp
         return self.nlps[row]
 
     def iteration_seconds(self, x: np.ndarray, row: int | None, exact: bool) -> float:
@@ -304,9 +347,9 @@ class ValueSearch:
             point = torch.as_tensor(x[None]).clone().requires_grad_(True)
             torch.autograd.grad(evaluate(self.tape, point)[0, 0], point)
             self.evaluation_seconds = time.perf_counter() - start
-        nlp_rows = len(self.constraints[0]) + (self.n_rows if row is None else 1) + 1
-        hessian = self.tape.n_inputs * HESSIAN_GRADIENTS if exact else 0
-        return self.evaluation_seconds * (nlp_rows + hessian)
+        nlp = self.nlp(row)
+        hessian = nlp.n_colours * HESSIAN_GRADIENTS if exact else 0  # one Hessian-vector product per colour
+        return self.evaluation_seconds * (max(1, nlp.n_groups) + hessian)
 
     def assignments(self, starts: np.ndarray) -> list[tuple[int, int | None]]:
         """(start index, row) per call; row None is the epigraph of all rows."""
@@ -338,18 +381,20 @@ class ValueSearch:
             if remaining <= 0.01 or self.iteration_seconds(starts[s], row, False) * ITERATION_EVALUATIONS > left:
                 break
             nlp = self.nlp(row)
-            nlp.exact_hessian = self.exact and (self.iteration_seconds(starts[s], row, True) * ITERATION_EVALUATIONS
-                                                <= remaining)
+            nlp.exact_hessian = use_exact_hessian(self.hessian, nlp.n_colours) and (
+                self.iteration_seconds(starts[s], row, True) * ITERATION_EVALUATIONS <= remaining)
             runs.append(nlp.solve(starts[s], lower[s], upper[s], self.max_iter, remaining))
         return runs
 
 
-def use_exact_hessian(hessian: str, n: int) -> bool:
+def use_exact_hessian(hessian: str, colours: int) -> bool:
+    """Whether IPOPT gets the exact Hessian: "exact", or "auto" while one Hessian costs at most
+    ``EXACT_HESSIAN_LIMIT`` Hessian-vector products (its columns' colours)."""
     if hessian not in ("auto", "exact", "limited-memory"):
         from graphver.errors import OptionError
 
         raise OptionError(f"hessian must be 'auto', 'exact' or 'limited-memory', got {hessian!r}")
-    return hessian == "exact" or (hessian == "auto" and n <= EXACT_HESSIAN_LIMIT)
+    return hessian == "exact" or (hessian == "auto" and colours <= EXACT_HESSIAN_LIMIT)
 
 
 def start_points(model, tape: Tape, sign: float, start, starts: int, seed: int) -> np.ndarray:
@@ -393,8 +438,9 @@ def local_solve(model, expr, sense: str = "min", start=None, starts: int = 1, ma
     high = np.asarray(model.upper, dtype=np.float64)
     k = len(constraints)
     rows, row_lower, row_upper = model.constraint_limits(first_row=1)
-    nlp = TapeNLP(tape, 0, sign, rows=rows, row_lower=np.clip(row_lower, -IPOPT_INF, IPOPT_INF), row_upper=row_upper,
-                  exact_hessian=use_exact_hessian(hessian, len(low)))
+    use_exact_hessian(hessian, 0)  # the option is checked before the NLP is built
+    nlp = TapeNLP(tape, 0, sign, rows=rows, row_lower=np.clip(row_lower, -IPOPT_INF, IPOPT_INF), row_upper=row_upper)
+    nlp.exact_hessian = use_exact_hessian(hessian, nlp.n_colours)
     best, best_value, total = None, (True, math.inf), 0.0
     deadline = time.perf_counter() + max_wall_time
     for x0 in start_points(model, tape, sign, start, starts, seed):
