@@ -106,11 +106,26 @@ def pi_flows(net, k, w_from, w_to, wr, wi) -> tuple[sympy.Expr, ...]:
 
     (the to end sees the angle difference va_j - va_i: cos is even, sin is odd)."""
     g, b, bc, tr, ti, tm2 = branch_parameters(net, k)
-    p_fr = g / tm2 * w_from + (-g * tr + b * ti) / tm2 * wr + (-b * tr - g * ti) / tm2 * wi
-    q_fr = -(b + bc / 2) / tm2 * w_from - (-b * tr - g * ti) / tm2 * wr + (-g * tr + b * ti) / tm2 * wi
-    p_to = g * w_to + (-g * tr - b * ti) / tm2 * wr - (-b * tr + g * ti) / tm2 * wi
-    q_to = -(b + bc / 2) * w_to - (-b * tr + g * ti) / tm2 * wr - (-g * tr - b * ti) / tm2 * wi
+    p_fr = linear((g / tm2, w_from), ((-g * tr + b * ti) / tm2, wr), ((-b * tr - g * ti) / tm2, wi))
+    q_fr = linear((-(b + bc / 2) / tm2, w_from), (-(-b * tr - g * ti) / tm2, wr), ((-g * tr + b * ti) / tm2, wi))
+    p_to = linear((g, w_to), ((-g * tr - b * ti) / tm2, wr), (-(-b * tr + g * ti) / tm2, wi))
+    q_to = linear((-(b + bc / 2), w_to), (-(-b * tr + g * ti) / tm2, wr), (-(-g * tr - b * ti) / tm2, wi))
     return p_fr, q_fr, p_to, q_to
+
+
+def linear(*terms) -> sympy.Expr:
+    """sum c * x over (float c, expression x) pairs, each product left unexpanded (sympy distributes a
+    number over a sum, and the balances would then re-collect thousands of terms: seconds per case)."""
+    kept = [scaled(c, x) for c, x in terms if c != 0]
+    return sympy.Add(*kept) if kept else sympy.Integer(0)
+
+
+def scaled(c: float, x) -> sympy.Expr:
+    """c * x, unexpanded when x is a sum."""
+    x = sympy.sympify(x)
+    if isinstance(x, sympy.Add):
+        return sympy.Mul(sympy.Float(c), x, evaluate=False)
+    return sympy.Float(c) * x
 
 
 def at_most(lhs, rhs) -> sympy.Rel:
@@ -178,23 +193,37 @@ def balances(net, pg, qg, squared_magnitudes, flows) -> list:
     generation - demand - shunt |V|^2 = the flows leaving the bus. A bus with nothing connected has no
     terms: its balance 0 = 0 is left out, and a non-zero demand there raises CaseError naming the bus
     (``acopf.data`` drops such buses, or refuses them, before a model is built)."""
-    p_out = [sympy.Integer(0)] * net.n_bus
-    q_out = [sympy.Integer(0)] * net.n_bus
+    # the terms of each mismatch, summed once (sympy's += re-flattens the growing sum: seconds on 89 buses);
+    # a flow leaving the bus enters as -1 * flow, unexpanded
+    p_terms = [[pg[k] for k in net.gens_at(i)] for i in range(net.n_bus)]
+    q_terms = [[qg[k] for k in net.gens_at(i)] for i in range(net.n_bus)]
     for k, (p_fr, q_fr, p_to, q_to) in enumerate(flows):
         i, j = int(net.f_bus[k]), int(net.t_bus[k])
-        p_out[i] += p_fr
-        q_out[i] += q_fr
-        p_out[j] += p_to
-        q_out[j] += q_to
+        p_terms[i].append(negated(p_fr))
+        q_terms[i].append(negated(q_fr))
+        p_terms[j].append(negated(p_to))
+        q_terms[j].append(negated(q_to))
     rows = []
     for i in range(net.n_bus):
-        gens = net.gens_at(i)
-        p_gen = sum((pg[k] for k in gens), sympy.Integer(0))
-        q_gen = sum((qg[k] for k in gens), sympy.Integer(0))
         w = squared_magnitudes[i]
-        rows += balance_row(net, i, "active", p_gen - float(net.pd[i]) - float(net.gs[i]) * w - p_out[i])
-        rows += balance_row(net, i, "reactive", q_gen - float(net.qd[i]) + float(net.bs[i]) * w - q_out[i])
+        active = p_terms[i] + nonzero((-float(net.pd[i]), 1), (-float(net.gs[i]), w))
+        reactive = q_terms[i] + nonzero((-float(net.qd[i]), 1), (float(net.bs[i]), w))
+        rows += balance_row(net, i, "active", sympy.Add(*active))
+        rows += balance_row(net, i, "reactive", sympy.Add(*reactive))
     return rows
+
+
+def nonzero(*terms) -> list:
+    """c * x for the (c, x) pairs with c != 0 (a zero Float would stay in a sum as 0.0)."""
+    return [sympy.Float(c) * x for c, x in terms if c != 0]
+
+
+def negated(expression) -> sympy.Expr:
+    """-expression, term by term for a sum, keeping each term's sum unexpanded (``scaled``)."""
+    if isinstance(expression, sympy.Add):
+        return sympy.Add(*[negated(term) for term in expression.args])
+    coefficient, rest = expression.as_coeff_Mul()
+    return scaled(-float(coefficient), rest) if coefficient.is_Float or coefficient.is_Integer else -expression
 
 
 def balance_row(net, i: int, kind: str, mismatch: sympy.Expr) -> list:
