@@ -117,15 +117,14 @@ def linear(*terms) -> sympy.Expr:
     """sum c * x over (float c, expression x) pairs, each product left unexpanded (sympy distributes a
     number over a sum, and the balances would then re-collect thousands of terms: seconds per case)."""
     kept = [scaled(c, x) for c, x in terms if c != 0]
-    return sympy.Add(*kept) if kept else sympy.Integer(0)
+    return sympy.Add(*kept, evaluate=False) if len(kept) > 1 else (kept[0] if kept else sympy.Integer(0))
 
 
 def scaled(c: float, x) -> sympy.Expr:
-    """c * x, unexpanded when x is a sum."""
-    x = sympy.sympify(x)
-    if isinstance(x, sympy.Add):
-        return sympy.Mul(sympy.Float(c), x, evaluate=False)
-    return sympy.Float(c) * x
+    """c * x as written (sympy's evaluating product distributes c over a sum and re-sorts the factors)."""
+    if c == 1:
+        return x
+    return sympy.Mul(sympy.Float(c), x, evaluate=False)
 
 
 def at_most(lhs, rhs) -> sympy.Rel:
@@ -208,9 +207,17 @@ def balances(net, pg, qg, squared_magnitudes, flows) -> list:
         w = squared_magnitudes[i]
         active = p_terms[i] + nonzero((-float(net.pd[i]), 1), (-float(net.gs[i]), w))
         reactive = q_terms[i] + nonzero((-float(net.qd[i]), 1), (float(net.bs[i]), w))
-        rows += balance_row(net, i, "active", sympy.Add(*active))
-        rows += balance_row(net, i, "reactive", sympy.Add(*reactive))
+        rows += balance_row(net, i, "active", sum_of(active))
+        rows += balance_row(net, i, "reactive", sum_of(reactive))
     return rows
+
+
+def sum_of(terms: list) -> sympy.Expr:
+    """The sum of ``terms`` as written: sympy's evaluating sum sorts and merges hundreds of terms (seconds
+    per case); the tape sums repeated terms just the same."""
+    if not terms:
+        return sympy.Integer(0)
+    return sympy.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
 
 
 def nonzero(*terms) -> list:
@@ -221,7 +228,7 @@ def nonzero(*terms) -> list:
 def negated(expression) -> sympy.Expr:
     """-expression, term by term for a sum, keeping each term's sum unexpanded (``scaled``)."""
     if isinstance(expression, sympy.Add):
-        return sympy.Add(*[negated(term) for term in expression.args])
+        return sympy.Add(*[negated(term) for term in expression.args], evaluate=False)
     coefficient, rest = expression.as_coeff_Mul()
     return scaled(-float(coefficient), rest) if coefficient.is_Float or coefficient.is_Integer else -expression
 

@@ -10,6 +10,7 @@ bound over the closure is still a lower bound.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sympy
@@ -46,6 +47,32 @@ class Constraint:
             cached = [self.expr, sympy.Mul(-1, self.expr, evaluate=False)] if self.kind == "eq" else [self.expr]
             object.__setattr__(self, "_rows", cached)
         return list(cached)
+
+
+class ConstraintTexts(Sequence):
+    """The constraints' texts, each printed when first read (results keep them; printing all 1,700 rows
+    of an 89-bus ACOPF takes seconds that a run reporting one line does not need). ``tolist`` gives
+    them all, as JSON writers ask."""
+
+    def __init__(self, constraints: list[Constraint]):
+        self.constraints = list(constraints)
+
+    def __len__(self) -> int:
+        return len(self.constraints)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [c.text for c in self.constraints[index]]
+        return self.constraints[index].text
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (Sequence, list)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"ConstraintTexts({len(self)} constraints)"
+
+    def tolist(self) -> list[str]:
+        return list(self)
 
 
 def as_constraints(relations) -> list[Constraint]:

@@ -88,8 +88,11 @@ class Model:
         self.constraints.extend(added)
 
     @property
-    def constraint_texts(self) -> list[str]:
-        return [c.text for c in self.constraints]
+    def constraint_texts(self):
+        """The constraints' texts (a sequence that prints each one when first read)."""
+        from graphver.dsl.constraints import ConstraintTexts
+
+        return ConstraintTexts(self.constraints)
 
     @property
     def constraint_rows(self) -> list[sympy.Expr]:

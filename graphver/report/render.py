@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from graphver.report.results import joined
+
 SHOWN_CHARS = 160  # longer expressions are shortened in the summary (the JSON keeps them whole)
 
 STATUS_STYLE = {
@@ -173,7 +175,7 @@ def constraint_rows(result) -> list[tuple[str, str]]:
     """The constraints and how far the reported point is from satisfying them (nothing without constraints)."""
     if not result.constraints:
         return []
-    rows = [("constraints", shorten(f"{len(result.constraints)}: " + "; ".join(result.constraints)))]
+    rows = [("constraints", shorten(f"{len(result.constraints)}: " + joined(result.constraints, 400)))]
     if result.max_violation is not None:
         rows.append(("max violation", f"{fmt(result.max_violation, 3)}  (of the reported point; certified bounds "
                                       "are for the exact constraints)"))

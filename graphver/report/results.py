@@ -19,6 +19,17 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def joined(texts, limit: int) -> str:
+    """'; '-joined ``texts`` cut at ``limit`` characters, reading only as many as needed."""
+    parts, length = [], 0
+    for text in texts:
+        parts.append(text)
+        length += len(text) + 2
+        if length >= limit:
+            break
+    return "; ".join(parts)[:limit]
+
+
 def plain(value):
     """JSON-safe value: infinities become strings, tensors lists."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -196,7 +207,7 @@ class BoundResult(JsonResult):
                  f"  [{self.lower:.10g}, {self.upper:.10g}]  gap {self.gap:.3g}  ({proven} is proven, the other "
                  f"attained at the witness)"]
         if self.constraints:
-            lines.append(f"  subject to {len(self.constraints)} constraints: {'; '.join(self.constraints)[:300]}")
+            lines.append(f"  subject to {len(self.constraints)} constraints: {joined(self.constraints, 300)}")
         if self.witness is not None:
             violation = f"  (max constraint violation {self.max_violation:.3g})" if self.constraints else ""
             lines.append(f"  witness: {format_point(self.witness)}{violation}")
