@@ -107,13 +107,32 @@ def test_wrong_lp_duals_cost_tightness_never_soundness(monkeypatch):
     rng = np.random.default_rng(12)
     data = random_relaxation(rng, 16, 2, 5, 3)
 
-    def garbage(obj_coef, obj_offset, con_coef, con_offset, lower, upper):
+    def garbage(obj_coef, obj_offset, con_coef, con_offset, lower, upper, model=None):
         v, k = obj_coef.shape[0], con_coef.shape[0]
         return "optimal", dyadic_weights(rng.random(v)), rng.random(k) * 100, rng.random(lower.shape[0])
 
     monkeypatch.setattr(lp_module, "solve_lp", garbage)
     bound, _, _ = lp_lower(*data)
     assert bool((bound <= sampled_minimum(*data, rng)).all())
+
+
+def test_cut_rounds_on_a_growing_lp_equal_fresh_solves():
+    """The LP of a domain extended round by round (rows added to one HiGHS model, re-solved from its basis)
+    has the optimum of the same LP solved from scratch, and its duals certify the same bound."""
+    rng = np.random.default_rng(21)
+    obj, obj_off, con, con_off, lower, upper = random_relaxation(rng, 6, 3, 4, 3)
+    models = [None] * obj.shape[0]
+    for rows in (2, 3, 4):  # each round brings one more objective variant and its constraint rows
+        k = con.shape[1] * rows // 4
+        args = (obj[:, :rows - 1], obj_off[:, :rows - 1], con[:, :k], con_off[:, :k], lower, upper)
+        warm, warm_points, _ = lp_lower(*args, models=models)
+        fresh, fresh_points, _ = lp_lower(*args)
+        finite = torch.isfinite(fresh)
+        assert bool((torch.isfinite(warm) == finite).all())
+        assert torch.allclose(warm[finite], fresh[finite], rtol=1e-7, atol=1e-7)
+    assert all(m is not None and m.lp.rows > 0 for m in models)
+    lp = models[0].lp
+    assert lp.rows == len(models[0].objective_rows) + int((models[0].constraint_rows >= 0).sum())
 
 
 def test_infeasible_relaxation_is_certified_empty():

@@ -170,6 +170,8 @@ class LpStage:
         variants = [(linear.input_coef[:, :q], linear.offset[:, :q])]
         variants += relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi)
         best = points = multipliers = None
+        # one growing LP per (row, domain): each cut round adds its lines and re-solves from the basis
+        models = [[None] * lower.shape[0] for _ in range(self.n_rows)]
         for cut_round in range(1 + self.cut_rounds):
             con_coef = torch.cat([c[:, self.n_rows :] for c, _ in variants], 1)
             con_offset = torch.cat([o[:, self.n_rows :] for _, o in variants], 1)
@@ -177,7 +179,8 @@ class LpStage:
             for r in range(self.n_rows):
                 obj_coef = torch.stack([c[:, r] for c, _ in variants], 1)
                 obj_offset = torch.stack([o[:, r] for _, o in variants], 1)
-                bound, found, mu = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower, upper, deadline)
+                bound, found, mu = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower, upper, deadline,
+                                            models[r])
                 bounds.append(bound)
                 if r == 0:
                     points, multipliers = found, mu

@@ -97,26 +97,66 @@ def dyadic_weights(weights: np.ndarray) -> np.ndarray:
     return units / DYADIC
 
 
+class DomainLp:
+    """One domain's LP across the cut rounds: a ``GrowingLp`` that each round extends by the rows of the
+    variants it has not seen (objective variants and constraint rows both come variant by variant), and
+    the LP row of every objective variant and every usable constraint row (-1: left out)."""
+
+    def __init__(self, n: int, lower: np.ndarray, upper: np.ndarray):
+        from graphver.bounds.highs import GrowingLp
+
+        cost = np.zeros(n + 1)
+        cost[-1] = 1.0
+        self.lp = GrowingLp(cost, np.append(lower, -np.inf), np.append(upper, np.inf))
+        self.objective_rows = np.zeros(0, dtype=np.int64)
+        self.constraint_rows = np.zeros(0, dtype=np.int64)
+
+    def extend(self, obj_coef, obj_offset, con_coef, con_offset) -> None:
+        """Add the rows not given before (all of them: adding only the rows that cut off the last LP point
+        saved a fifth of the LP time on an 89-bus ACOPF root and lost 0.2 % of its bound)."""
+        v0, k0 = len(self.objective_rows), len(self.constraint_rows)
+        new_obj, new_con = obj_coef[v0:], con_coef[k0:]
+        keep = usable_rows(new_con, con_offset[k0:])
+        first = self.lp.rows
+        a_ub = np.block([[new_obj, -np.ones((len(new_obj), 1))], [new_con[keep], np.zeros((int(keep.sum()), 1))]])
+        self.lp.add(a_ub, np.concatenate([-obj_offset[v0:], -con_offset[k0:][keep]]))
+        self.objective_rows = np.concatenate([self.objective_rows, first + np.arange(len(new_obj))])
+        rows = np.full(len(new_con), -1, dtype=np.int64)
+        rows[keep] = first + len(new_obj) + np.arange(int(keep.sum()))
+        self.constraint_rows = np.concatenate([self.constraint_rows, rows])
+
+
 def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray, con_offset: np.ndarray,
-             lower: np.ndarray, upper: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
+             lower: np.ndarray, upper: np.ndarray,
+             model: DomainLp | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
     """One domain's LP. Returns (status, objective weights [V], constraint multipliers [K], LP point or None);
-    status "optimal", "infeasible" (the multipliers are then phase one's, the weights zero) or "failed"."""
+    status "optimal", "infeasible" (the multipliers are then phase one's, the weights zero) or "failed".
+    ``model``: the domain's LP of the earlier cut rounds, extended by the new rows and re-solved from its
+    basis (the first V' objective and K' constraint rows must be the ones it was given before)."""
     from graphver.bounds.highs import solve_le
 
     v, n = obj_coef.shape
     k = con_coef.shape[0]
     keep = usable_rows(con_coef, con_offset)
-    a_ub = np.block([[obj_coef, -np.ones((v, 1))], [con_coef[keep], np.zeros((int(keep.sum()), 1))]])
-    b_ub = np.concatenate([-obj_offset, -con_offset[keep]])
     low, high = np.append(lower, -np.inf), np.append(upper, np.inf)
     cost = np.zeros(n + 1)
     cost[-1] = 1.0
     mu = np.zeros(k)
-    answer = solve_le(cost, a_ub, b_ub, low, high)
+    if model is None:
+        a_ub = np.block([[obj_coef, -np.ones((v, 1))], [con_coef[keep], np.zeros((int(keep.sum()), 1))]])
+        b_ub = np.concatenate([-obj_offset, -con_offset[keep]])
+        answer = solve_le(cost, a_ub, b_ub, low, high)
+        objective_rows, constraint_rows = np.arange(v), np.full(k, -1, dtype=np.int64)
+        constraint_rows[keep] = v + np.arange(int(keep.sum()))
+    else:
+        model.extend(obj_coef, obj_offset, con_coef, con_offset)
+        answer = model.lp.solve()
+        objective_rows, constraint_rows = model.objective_rows, model.constraint_rows
     if answer.status == "optimal":
         duals = np.maximum(-answer.duals, 0.0)
-        mu[keep] = duals[v:]
-        return "optimal", dyadic_weights(duals[:v]), mu, answer.x[:n]
+        used = constraint_rows >= 0
+        mu[used] = duals[constraint_rows[used]]
+        return "optimal", dyadic_weights(duals[objective_rows]), mu, answer.x[:n]
     if answer.status != "infeasible" or not keep.any():
         return "failed", np.zeros(v), mu, None
     # phase one: min s subject to c_kv <= s; its duals sum to 1 and certify infeasibility when s* > 0
@@ -129,13 +169,15 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
 
 
 def lp_lower(obj_coef: Tensor, obj_offset: Tensor, con_coef: Tensor, con_offset: Tensor, lower: Tensor,
-             upper: Tensor, deadline: float = math.inf) -> tuple[Tensor, Tensor, Tensor]:
+             upper: Tensor, deadline: float = math.inf, models: list | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Certified LP bounds of one objective row over each domain's feasible part.
 
     obj_coef [B, V, n], obj_offset [B, V]: linear lower bounds of the objective; con_coef [B, K, n],
     con_offset [B, K]: of the constraint rows (<= 0). Returns (bound [B]: +inf where the domain is proven
     empty, -inf where nothing could be certified; LP points [B, n], NaN where none; multipliers [B, K]).
-    Domains left when ``deadline`` (a ``time.perf_counter()`` value) has passed get no LP (bound -inf)."""
+    Domains left when ``deadline`` (a ``time.perf_counter()`` value) has passed get no LP (bound -inf).
+    ``models``: one ``DomainLp`` (or None: made here) per domain, kept by the caller across cut rounds so
+    that each round extends and re-solves the LP of the last one."""
     batch, v, n = obj_coef.shape
     k = con_coef.shape[1]
     to_np = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
@@ -149,7 +191,12 @@ def lp_lower(obj_coef: Tensor, obj_offset: Tensor, con_coef: Tensor, con_offset:
         if time.perf_counter() > deadline:
             failed[b:] = True
             break
-        status, weights[b], mu[b], point = solve_lp(oc[b], oo[b], cc[b], co[b], lo[b], hi[b])
+        model = None
+        if models is not None:
+            if models[b] is None:
+                models[b] = DomainLp(n, lo[b], hi[b])
+            model = models[b]
+        status, weights[b], mu[b], point = solve_lp(oc[b], oo[b], cc[b], co[b], lo[b], hi[b], model)
         infeasible[b] = status == "infeasible"
         failed[b] = status == "failed"
         if point is not None:
