@@ -157,6 +157,9 @@ def test_losses_cut_is_valid_and_tightens_the_root():
         assert pg.sum() - net.pd.sum() - (net.gs * vm**2).sum() >= -1e-8
     report = acopf.bound(CASES / "pglib_opf_case5_pjm.m", timeout=20, progress=False)
     assert 10_000 < report.lower <= 17551.8908 + 1e-6
+    # the history counts from the call's start: building and IPOPT come before the first bound
+    times = [at for at, _, _ in report.history]
+    assert times and times == sorted(times) and 0 < times[0] and times[-1] <= report.seconds + 1e-9
 
 
 @pytest.mark.parametrize("name", sorted(BASELINE))
