@@ -75,23 +75,10 @@ def solve_le_costs(costs: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower:
 
     import highspy
 
-    inf = highspy.kHighsInf
     costs = np.asarray(costs, dtype=np.float64)
     a = np.asarray(a_ub, dtype=np.float64).reshape(-1, costs.shape[1])
     m, n = a.shape
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, m
-    lp.col_cost_ = costs[0]
-    lp.col_lower_ = np.clip(np.asarray(lower, dtype=np.float64), -inf, inf)
-    lp.col_upper_ = np.clip(np.asarray(upper, dtype=np.float64), -inf, inf)
-    lp.row_lower_ = np.full(m, -inf)
-    lp.row_upper_ = np.clip(np.asarray(b_ub, dtype=np.float64), -inf, inf)
-    columns = a.T  # column-wise storage: the nonzeros of each column in row order
-    nonzero = columns != 0
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nonzero.sum(axis=1))]).astype(np.int32)
-    lp.a_matrix_.index_ = np.nonzero(nonzero)[1].astype(np.int32)
-    lp.a_matrix_.value_ = columns[nonzero]
+    lp = highs_lp(highspy, costs[0], a, b_ub, lower, upper)
     highs = solver()
     highs.clearModel()
     try:
@@ -113,6 +100,27 @@ def solve_le_costs(costs: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower:
         except Exception:  # noqa: BLE001
             answers.append(LpAnswer("failed", None, None))
     return answers
+
+
+def highs_lp(highspy, cost: np.ndarray, a: np.ndarray, b_ub, lower, upper):
+    """The ``HighsLp`` of ``min cost . x  s.t.  a x <= b_ub,  lower <= x <= upper`` (column-wise storage of
+    the nonzeros of ``a``; infinite ends as HiGHS's infinity)."""
+    inf = highspy.kHighsInf
+    m, n = a.shape
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, m
+    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+    lp.col_lower_ = np.clip(np.asarray(lower, dtype=np.float64), -inf, inf)
+    lp.col_upper_ = np.clip(np.asarray(upper, dtype=np.float64), -inf, inf)
+    lp.row_lower_ = np.full(m, -inf)
+    lp.row_upper_ = np.clip(np.asarray(b_ub, dtype=np.float64), -inf, inf)
+    columns = a.T  # column-wise storage: the nonzeros of each column in row order
+    nonzero = columns != 0
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nonzero.sum(axis=1))]).astype(np.int32)
+    lp.a_matrix_.index_ = np.nonzero(nonzero)[1].astype(np.int32)
+    lp.a_matrix_.value_ = columns[nonzero]
+    return lp
 
 
 def run_one(highs, highspy, presolve: str) -> LpAnswer:
@@ -164,20 +172,7 @@ class GrowingLp:
         m, n = a.shape
         try:
             if self.rows == 0:
-                lp = highspy.HighsLp()
-                lp.num_col_, lp.num_row_ = n, m
-                lp.col_cost_ = self.cost
-                lp.col_lower_ = np.clip(np.asarray(self.lower, dtype=np.float64), -inf, inf)
-                lp.col_upper_ = np.clip(np.asarray(self.upper, dtype=np.float64), -inf, inf)
-                lp.row_lower_ = np.full(m, -inf)
-                lp.row_upper_ = b
-                columns = a.T
-                nonzero = columns != 0
-                lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-                lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nonzero.sum(axis=1))]).astype(np.int32)
-                lp.a_matrix_.index_ = np.nonzero(nonzero)[1].astype(np.int32)
-                lp.a_matrix_.value_ = columns[nonzero]
-                self.highs.passModel(lp)
+                self.highs.passModel(highs_lp(highspy, self.cost, a, b, self.lower, self.upper))
                 self.highs.setOptionValue("presolve", "off")  # a re-solve keeps its basis only without presolve
             elif m:
                 nonzero = a != 0
