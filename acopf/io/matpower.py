@@ -28,6 +28,9 @@ GENCOST_COLUMNS = ("model", "startup", "shutdown", "n")  # then the n coefficien
 COLUMNS = {"bus": BUS_COLUMNS, "gen": GEN_COLUMNS, "branch": BRANCH_COLUMNS, "gencost": GENCOST_COLUMNS}
 REQUIRED_TABLES = ("bus", "gen", "branch")
 KNOWN_FIELDS = ("version", "baseMVA", "bus", "gen", "branch", "gencost")
+# MATPOWER's own optional fields that an ACOPF does not use: skipped with an info message (PGLib cases all
+# have mpc.areas; a warning on every load was the first line of every `acopf bound`); other fields warn
+UNUSED_STANDARD_FIELDS = ("areas", "bus_name", "gentype", "genfuel", "branch_name", "gen_name")
 
 _TOKEN = re.compile(r"""
     (?P<space>[ \t\r\f\v]+)
@@ -247,7 +250,8 @@ def parse_matpower(text: str, source: str = "<string>") -> dict:
         if field in KNOWN_FIELDS:
             fields[field] = (value, line)
         else:
-            log.warning("%s, line %d: skipping %s (not used by acopf)", source, line, target)
+            report = log.info if field in UNUSED_STANDARD_FIELDS else log.warning
+            report("%s, line %d: skipping %s (not used by acopf)", source, line, target)
     case = {"name": name, "version": _version(fields, source),
             "baseMVA": _base_mva(fields, source)}
     for table in (*REQUIRED_TABLES, "gencost"):
