@@ -116,8 +116,7 @@ def pi_flows(net, k, w_from, w_to, wr, wi) -> tuple[sympy.Expr, ...]:
 def linear(*terms) -> sympy.Expr:
     """sum c * x over (float c, expression x) pairs, each product left unexpanded (sympy distributes a
     number over a sum, and the balances would then re-collect thousands of terms: seconds per case)."""
-    kept = [scaled(c, x) for c, x in terms if c != 0]
-    return sympy.Add(*kept, evaluate=False) if len(kept) > 1 else (kept[0] if kept else sympy.Integer(0))
+    return sum_of([scaled(c, x) for c, x in terms if c != 0])
 
 
 def scaled(c: float, x) -> sympy.Expr:

@@ -220,6 +220,10 @@ class Engine:
         self.file(store, root)
         self.add_candidates()
         self.unfiled_lower = math.inf  # the whole box is in the store, pruned or set aside
+        self.record(store)
+
+    def record(self, store: DomainStore) -> None:
+        """One history point now: (seconds since the start, proven lower bound, best value)."""
         self.stats.history.append((time.perf_counter() - self.start, self.proven_lower(store), self.incumbent.value))
 
     def root_before_obbt(self, store: DomainStore, lower: Tensor, upper: Tensor) -> None:
@@ -235,7 +239,7 @@ class Engine:
         self.add_candidates()
         if math.isfinite(self.unfiled_lower):
             self.root_floor = max(self.root_floor, self.unfiled_lower)
-        self.stats.history.append((time.perf_counter() - self.start, self.proven_lower(store), self.incumbent.value))
+        self.record(store)
 
     def first_bound(self, store: DomainStore, lower: Tensor, upper: Tensor) -> None:
         """A proven bound of the whole box in the first seconds: one CROWN pass without the Lagrangian and
@@ -247,7 +251,7 @@ class Engine:
         with self.bounder.passes_only():
             self.bound_root(lower, upper, "crown")
         self.stats.domains_explored -= 1  # the root is bounded again (and counted) after the search
-        self.stats.history.append((time.perf_counter() - self.start, self.proven_lower(store), self.incumbent.value))
+        self.record(store)
 
     def quick_proof(self, store: DomainStore, lower: Tensor, upper: Tensor) -> bool:
         """``verify`` without constraints: one CROWN pass over the root box before any search; when it
