@@ -239,3 +239,27 @@ def test_ipopt_time_limit_is_respected():
     assert solution.seconds < 1.0
     result = m.bound(f, timeout=3, ipopt_time=0.05, ipopt_max_iter=100_000, max_explored=1)
     assert result.stats.ipopt_calls >= 1 and result.stats.time_ipopt < 1.0 + 0.2 * result.stats.ipopt_calls
+
+
+def test_value_search_caps_the_iterations_of_later_starts(monkeypatch):
+    """Once a call converged in k iterations, later calls of the same search get at most
+    max(MIN_CAPPED_ITERATIONS, CONVERGED_FACTOR * k) iterations (a wandering start stops early)."""
+    from graphver.search import ipopt as module
+
+    m, camel = camel_model()
+    search = ValueSearch(m.compile([camel]), "all", 500, 5.0)
+    caps = []
+    solve = module.TapeNLP.solve
+
+    def recording(self, x0, lower, upper, max_iter=200, *args, **kwargs):
+        caps.append(max_iter)
+        return solve(self, x0, lower, upper, max_iter, *args, **kwargs)
+
+    monkeypatch.setattr(module.TapeNLP, "solve", recording)
+    starts = np.array([[0.1, -0.7], [2.5, 1.5], [-2.0, 1.0]])
+    runs = search.run(starts, np.array([[-3.0, -2.0]] * 3), np.array([[3.0, 2.0]] * 3), math.inf)
+    assert len(runs) == 3 and runs[0].success and caps[0] == 500
+    first = runs[0].iterations
+    expected = min(500, max(module.MIN_CAPPED_ITERATIONS, module.CONVERGED_FACTOR * first))
+    assert caps[1] == expected < 500
+    assert search.converged_iterations == max(r.iterations for r in runs if r.success)

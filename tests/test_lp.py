@@ -234,3 +234,56 @@ def test_many_objectives_on_one_model_match_separate_solves_and_keep_to_the_dead
         assert abs(cost @ answer.x - cost @ alone.x) <= 1e-9 * (1 + abs(cost @ alone.x))
     late = solve_le_costs(costs, a, b, low, high, deadline=time.perf_counter() - 1.0)
     assert [answer.status for answer in late] == ["failed"] * len(costs)  # no LP starts past the deadline
+
+
+def test_cut_rounds_stop_at_the_target_or_after_stalled_rounds():
+    """LpStage.going_on: a domain whose rows reached their target stops after any LP; after a cut round, one
+    stops once CUT_PATIENCE rounds in a row gained less than CUT_STALL of the distance to the target (or of
+    1 + |bound| without one); a domain whose LP failed (bound -inf) goes on."""
+    import torch
+
+    from graphver.bab.bounder import CUT_PATIENCE, CUT_STALL, LpStage
+
+    inf = math.inf
+    before = torch.tensor([[-2.25], [-2.25], [-2.25], [-inf], [-2.25]], dtype=torch.float64)
+    now = torch.tensor([[-2.25], [-1.0], [-1.3], [-inf], [-2.25 + 0.5 * CUT_STALL]], dtype=torch.float64)
+    target = torch.tensor([-1.4], dtype=torch.float64)
+    # after the first LP (no cut yet): only the target counts
+    assert LpStage.going_on(before, now, target, None).tolist() == [True, False, False, True, True]
+    quiet = torch.zeros(5, dtype=torch.long)
+    going = LpStage.going_on(before, now, target, quiet)
+    assert going.tolist() == [True, False, False, True, True] and quiet.tolist() == [1, 1, 1, 0, 1]
+    for _ in range(CUT_PATIENCE - 1):
+        going = LpStage.going_on(before, now, target, quiet)
+    assert going.tolist() == [False, False, False, True, False]
+    # a gain resets the count: the disc's second cut round (-2.25 -> -1.57) after a first that gained nothing
+    quiet = torch.tensor([1])
+    gain = LpStage.going_on(torch.tensor([[-2.25]]), torch.tensor([[-1.57]]), torch.tensor([-1.4]), quiet)
+    assert gain.tolist() == [True] and quiet.tolist() == [0]
+    # no finite target (no incumbent yet): the scale is 1 + |bound|
+    quiet = torch.zeros(2, dtype=torch.long)
+    far = torch.tensor([inf], dtype=torch.float64)
+    rows = LpStage.going_on(torch.tensor([[-100.0], [-100.0]]), torch.tensor([[-99.5], [-98.0]]), far, quiet)
+    assert quiet.tolist() == [1, 0] and rows.tolist() == [True, True]
+
+
+def test_domains_stop_their_cut_rounds_once_pruned(monkeypatch):
+    """Branch-and-bound with LP bounds: domains that reach the incumbent's cut-off stop their cut rounds, so
+    the run solves fewer LPs than with every cut round on every domain, and proves the same optimum."""
+    import torch
+
+    from graphver.bab.bounder import LpStage
+
+    m = gv.Model("ex14_1_1")  # MINLPLib's ex14_1_1: min t with |f1|, |f2| <= t + c; optimum 0
+    x1, x2, t = m.var("x1", -5, 5), m.var("x2", -5, 5), m.var("t", -10, 10)
+    f1 = 2 * x2**2 + 4 * x1 * x2 - 42 * x1 + 4 * x1**3
+    f2 = 2 * x1**2 + 4 * x1 * x2 - 26 * x2 + 4 * x2**3
+    for relation in (f1 - t <= 14, -f1 - t <= -14, f2 - t <= 22, -f2 - t <= -22):
+        m.constrain(relation)
+    quick = m.bound(t, progress=False, timeout=60)
+    monkeypatch.setattr(LpStage, "going_on", staticmethod(lambda before, now, target, quiet: torch.ones(
+        now.shape[0], dtype=torch.bool)))
+    full = m.bound(t, progress=False, timeout=60)
+    assert quick.status == full.status == "solved" and quick.stats.rounds > 1
+    assert quick.lower <= 0 and full.lower <= 0  # (upper: a point within feasibility_tol, may lie below 0)
+    assert quick.stats.lp_solved < 0.8 * full.stats.lp_solved

@@ -7,8 +7,8 @@
    domain are checked for a feasible point where an op is certainly undefined (``check_defined``).
 3. ``LagrangianStage``: the rows' linear bounds plus multipliers times the constraints' linear bounds,
    the multipliers optimised per domain (constrained problems only).
-4. ``LpStage``: the LP over all linear bounds and their variants, with cutting rounds; its points come
-   back as candidates (``DomainBounds.candidates``) and, for ``bound``, its spatial branching choice.
+4. ``LpStage``: the LP over all linear bounds and their variants, with cutting rounds (a domain's rounds
+   stop once its rows reach the engine's target or a round gains little); its points come back as candidates (``DomainBounds.candidates``) and, for ``bound``, its spatial branching choice.
 
 Each stage reads only its own options and leaves its result in the ``DomainBounds`` it passes on. Every
 stage keeps the better of its bound and the bound before it, so the result is the best of all stages.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -38,7 +39,9 @@ from graphver.report.results import BabStats
 from graphver.tape.evaluate import evaluate_all
 from graphver.tape.reach import nonlinear_support
 
-UNDEFINED_CHECK_BOXES = 128  # boxes per bound call whose points are checked for an undefined, feasible point
+UNDEFINED_CHECK_BOXES = 128
+CUT_STALL = 0.01  # a cut round that moves no row by this share of its distance to the target has stalled
+CUT_PATIENCE = 2  # stalled cut rounds in a row after which a domain's cut rounds end  # boxes per bound call whose points are checked for an undefined, feasible point
 
 
 @dataclass
@@ -151,6 +154,10 @@ class LpStage:
         self.plan = None
         self.support: Tensor | None = None
         self.root_width: Tensor | None = None
+        # the row values at which a domain needs no more cut rounds ([rows]; None: none known): set by the
+        # engine (the incumbent less the tolerance for ``bound``, the margins' 0 for ``verify``)
+        self.target: Callable[[], Tensor] | None = None
+        self.every_round = False  # every cut round for every domain (the root: its bound floors all others)
 
     def output_plan(self):
         if self.plan is None:
@@ -166,35 +173,64 @@ class LpStage:
         if self.root_width is None:
             self.root_width = (d.upper - d.lower)[0]
         result, lower, upper = d.passed, d.lower, d.upper
+        batch, n = lower.shape
         q = self.tape.n_outputs
         variants = [(linear.input_coef[:, :q], linear.offset[:, :q])]
         variants += relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi)
-        best = points = multipliers = None
+        best = torch.full((batch, self.n_rows), -math.inf, dtype=lower.dtype, device=lower.device)
+        points = torch.full((batch, n), math.nan, dtype=lower.dtype, device=lower.device)
+        mu = None  # [B, constraint rows]: the multipliers of the last LP of each domain, summed over variants
+        target = self.target() if self.target is not None else None
         # one growing LP per (row, domain): each cut round adds its lines and re-solves from the basis
-        models = [[None] * lower.shape[0] for _ in range(self.n_rows)]
+        models = [[None] * batch for _ in range(self.n_rows)]
+        active = torch.arange(batch, device=lower.device)  # the domains whose cut rounds go on
+        quiet = torch.zeros(batch, dtype=torch.long, device=lower.device)  # their stalled cut rounds in a row
         for cut_round in range(1 + self.cut_rounds):
-            con_coef = torch.cat([c[:, self.n_rows :] for c, _ in variants], 1)
-            con_offset = torch.cat([o[:, self.n_rows :] for _, o in variants], 1)
+            con_coef = torch.cat([c[active, self.n_rows :] for c, _ in variants], 1)
+            con_offset = torch.cat([o[active, self.n_rows :] for _, o in variants], 1)
             bounds = []
             for r in range(self.n_rows):
-                obj_coef = torch.stack([c[:, r] for c, _ in variants], 1)
-                obj_offset = torch.stack([o[:, r] for _, o in variants], 1)
-                bound, found, mu = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower, upper, deadline,
-                                            models[r])
+                obj_coef = torch.stack([c[active, r] for c, _ in variants], 1)
+                obj_offset = torch.stack([o[active, r] for _, o in variants], 1)
+                row_models = [models[r][b] for b in active.tolist()]
+                bound, found, multipliers = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower[active],
+                                                     upper[active], deadline, row_models)
+                for b, model in zip(active.tolist(), row_models):
+                    models[r][b] = model
                 bounds.append(bound)
                 if r == 0:
-                    points, multipliers = found, mu
-            self.stats.lp_solved += lower.shape[0] * self.n_rows
-            best = torch.stack(bounds, 1) if best is None else torch.maximum(best, torch.stack(bounds, 1))
+                    points[active] = found
+                    summed = multipliers.view(len(active), len(variants), -1).sum(1)
+                    mu = torch.zeros(batch, summed.shape[1], dtype=lower.dtype, device=lower.device) if mu is None else mu
+                    mu[active] = summed
+            self.stats.lp_solved += len(active) * self.n_rows
+            before = best[active]
+            now = torch.maximum(before, torch.stack(bounds, 1))
+            best[active] = now
             if cut_round == self.cut_rounds or clock.passed(deadline):
                 break
+            if not self.every_round:
+                stalled = None if cut_round == 0 else quiet[active]
+                going = self.going_on(before, now, target, stalled)
+                if stalled is not None:
+                    quiet[active] = stalled
+                active = active[going]
+                if active.numel() == 0:
+                    break
             # cuts: the relaxation lines tightest at the LP point (box centre where there is none)
-            at = torch.where(torch.isnan(points), lower + (upper - lower) / 2, points)
-            at = torch.minimum(torch.maximum(at, lower), upper)
+            at = torch.where(torch.isnan(points[active]), lower[active] + (upper[active] - lower[active]) / 2,
+                             points[active])
+            at = torch.minimum(torch.maximum(at, lower[active]), upper[active])
+            lo, hi = result.lo[active], result.hi[active]
             with torch.no_grad():
                 values = evaluate_all(self.tape, at)
-            values = torch.minimum(torch.maximum(values, result.lo), result.hi)
-            variants.append(point_variant(self.tape, self.output_plan(), result.lo, result.hi, values))
+            values = torch.minimum(torch.maximum(values, lo), hi)
+            coef, offset = point_variant(self.tape, self.output_plan(), lo, hi, values)
+            # the domains that stopped never read this variant's rows: zeros (0 <= 0) stand in for them
+            full_coef = torch.zeros(batch, *coef.shape[1:], dtype=coef.dtype, device=coef.device)
+            full_offset = torch.zeros(batch, *offset.shape[1:], dtype=offset.dtype, device=offset.device)
+            full_coef[active], full_offset[active] = coef, offset
+            variants.append((full_coef, full_offset))
         best = torch.where(result.domain_error[:, None], torch.full_like(best, -math.inf), best)
         d.lp_settled = (best > -math.inf).all(dim=1)
         self.stats.lp_improved += int((best > d.rows).any(dim=1).sum())
@@ -206,9 +242,27 @@ class LpStage:
         if self.branching:
             if self.support is None:
                 self.support = nonlinear_support(self.tape).to(self.tape.device)
-            mu = multipliers.view(lower.shape[0], len(variants), -1).sum(1)
             d.lp_choice = lp_branching(self.tape, self.support, points, mu, lower, upper, self.root_width, self.n_rows)
         self.stats.time_lp += time.perf_counter() - start
+
+    @staticmethod
+    def going_on(before: Tensor, now: Tensor, target: Tensor | None, quiet: Tensor | None) -> Tensor:
+        """[A]: the domains whose next cut round may pay, from their row bounds before and after this round
+        ([A, rows]). A domain stops when every row reached its target (pruned whatever the cuts add), or when
+        ``CUT_PATIENCE`` cut rounds in a row moved no unfinished row by ``CUT_STALL`` of its distance to the
+        target (of 1 + |bound| where there is no finite target): a round's cut at the LP point can gain
+        nothing and the next one much (a disc's tangents). ``quiet`` [A]: the stalled rounds in a row so far,
+        updated in place (None after the first LP, which has no cut). A domain where some row has no bound
+        (its LP failed) goes on."""
+        unfinished = now < math.inf if target is None else now < target
+        if quiet is None:
+            return unfinished.any(dim=1)
+        scale = 1.0 + now.abs()
+        if target is not None:
+            scale = torch.minimum(scale, torch.where(torch.isfinite(target), target - now, scale))
+        gained = (((now - before) > CUT_STALL * scale) | ~torch.isfinite(now)) & unfinished
+        quiet.copy_(torch.where(gained.any(dim=1), torch.zeros_like(quiet), quiet + 1))
+        return unfinished.any(dim=1) & (quiet < CUT_PATIENCE)
 
 
 class DomainBounder:
@@ -231,6 +285,16 @@ class DomainBounder:
             yield
         finally:
             self.lagrangian.active, self.lp.active = saved
+
+    @contextmanager
+    def every_cut_round(self):
+        """Within: the LP stage runs all its cut rounds on every domain (the root's bounds)."""
+        saved = self.lp.every_round
+        self.lp.every_round = True
+        try:
+            yield
+        finally:
+            self.lp.every_round = saved
 
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, alphas: Tensor | None,
               method: str, deadline: float, prior: tuple[Tensor, Tensor] | None = None) -> DomainBounds:

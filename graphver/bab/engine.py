@@ -78,6 +78,7 @@ class Engine:
         nodes = Candidates.of(self.tape).nodes.to(self.device)  # the branchable nodes
         self.bounder = DomainBounder(problem, self.tape, self.exact_tape, nodes, options, isinstance(goal, BoundGoal),
                                      self.stats)
+        self.bounder.lp.target = self.row_targets
         self.splitter = Splitter(self.tape, nodes, goal, self.bounder, options, self.stats, self.generator)
         self.sizer = RoundSizer(options, self.device, problem.n_constraints > 0 and options.lp_bounds)
         self.pruned_min = math.inf
@@ -165,6 +166,16 @@ class Engine:
                 self.pool.close()
         return self.finish(status, store, start)
 
+    def row_targets(self) -> Tensor:
+        """[rows]: row bounds at which a domain is finished whatever more bounding adds (its LP cut rounds
+        stop there): the margins' 0 for ``verify``, the incumbent less the tolerance for ``bound`` (+inf
+        before there is an incumbent)."""
+        if self.goal.kind == "verify":
+            return torch.zeros(self.problem.n_rows, dtype=self.dtype, device=self.device)
+        best = self.incumbent.value
+        cut = best - self.goal.tolerance(best) if math.isfinite(best) else math.inf
+        return torch.full((self.problem.n_rows,), cut, dtype=self.dtype, device=self.device)
+
     def stop_reason(self, store: DomainStore) -> str | None:
         if clock.passed(self.deadline):
             return "timeout"
@@ -205,7 +216,8 @@ class Engine:
         split_lo = torch.full((1, k), -math.inf, dtype=self.dtype, device=self.device)
         split_hi = torch.full((1, k), math.inf, dtype=self.dtype, device=self.device)
         depth = torch.zeros(1, dtype=torch.long, device=self.device)
-        root = self.splitter.bound(lower, upper, split_lo, split_hi, depth, None, None, None, method, deadline)
+        with self.bounder.every_cut_round():
+            root = self.splitter.bound(lower, upper, split_lo, split_hi, depth, None, None, None, method, deadline)
         if len(root):  # the root's bound is proven for the whole box (what OBBT removed is in pruned_min)
             bound = float(root.lower_bound.min())
             self.unfiled_lower = max(self.unfiled_lower, -math.inf if math.isnan(bound) else bound)

@@ -40,6 +40,8 @@ HESSIAN_GRADIENTS = 3  # one Hessian-vector product costs about this many gradie
 IPOPT_INF = 1e20  # IPOPT reads bounds beyond 1e19 as infinite
 CONSTRAINT_TOL = 1e-9  # absolute constraint violation IPOPT must reach to report convergence
 BAD_VALUE = 1e20  # what IPOPT sees where the tape is NaN or infinite: a point to back off from
+CONVERGED_FACTOR = 3  # a call may take this many times the iterations of the slowest converged call so far
+MIN_CAPPED_ITERATIONS = 50  # but at least this many (ValueSearch.iteration_cap)
 
 
 @dataclass
@@ -324,6 +326,7 @@ class ValueSearch:
         self.nlps: dict = {}
         self.cursor = 0  # rotation over "all" rows across calls
         self.evaluation_seconds: float | None = None  # one forward evaluation of the tape, measured once
+        self.converged_iterations = 0  # the most iterations a converged call of this search took
 
     def nlp(self, row: int | None) -> TapeNLP:
         if row not in self.nlps:
@@ -383,8 +386,18 @@ class ValueSearch:
             nlp = self.nlp(row)
             nlp.exact_hessian = use_exact_hessian(self.hessian, nlp.n_colours) and (
                 self.iteration_seconds(starts[s], row, True) * ITERATION_EVALUATIONS <= remaining)
-            runs.append(nlp.solve(starts[s], lower[s], upper[s], self.max_iter, remaining))
+            runs.append(nlp.solve(starts[s], lower[s], upper[s], self.iteration_cap(), remaining))
+            if runs[-1].success:
+                self.converged_iterations = max(self.converged_iterations, runs[-1].iterations)
         return runs
+
+    def iteration_cap(self) -> int:
+        """Iterations of the next call: ``max_iter``, or once some call converged, ``CONVERGED_FACTOR`` times
+        the most any converged call took (at least ``MIN_CAPPED_ITERATIONS``): a start that needs many times
+        that is wandering (an 8-variable problem's random starts ran 200 iterations, 1 s each, for nothing)."""
+        if self.converged_iterations == 0:
+            return self.max_iter
+        return min(self.max_iter, max(MIN_CAPPED_ITERATIONS, CONVERGED_FACTOR * self.converged_iterations))
 
 
 def use_exact_hessian(hessian: str, colours: int) -> bool:
