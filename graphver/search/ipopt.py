@@ -117,6 +117,7 @@ class TapeNLP:
         self.epigraph = bool(epigraph_rows)
         self.n_epigraph = len(epigraph_rows)
         self.rows = epigraph_rows + [int(r) for r in rows]
+        self.row_index = torch.as_tensor(self.rows, dtype=torch.long)  # the outputs of the rows, for the Hessian
         self.row_lower = np.concatenate([np.full(self.n_epigraph, -IPOPT_INF), np.asarray(row_lower, dtype=np.float64)])
         self.row_upper = np.concatenate([np.zeros(self.n_epigraph), np.asarray(row_upper, dtype=np.float64)])
         if len(self.row_lower) != len(self.rows) or len(self.row_upper) != len(self.rows):
@@ -242,8 +243,8 @@ class TapeNLP:
         weights = torch.zeros(self.tape.n_outputs, dtype=torch.float64)
         if self.objective_index is not None:
             weights[self.objective_index] += obj_factor * self.sign
-        for k, r in enumerate(self.rows):
-            weights[r] += float(lagrange[k])
+        if self.rows:
+            weights.index_add_(0, self.row_index, torch.as_tensor(np.asarray(lagrange, dtype=np.float64)))
         n, c = self.n, self.n_colours
         if c == 0:
             return np.zeros(len(self.hess_rows))
