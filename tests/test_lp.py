@@ -287,3 +287,31 @@ def test_domains_stop_their_cut_rounds_once_pruned(monkeypatch):
     assert quick.status == full.status == "solved" and quick.stats.rounds > 1
     assert quick.lower <= 0 and full.lower <= 0  # (upper: a point within feasibility_tol, may lie below 0)
     assert quick.stats.lp_solved < 0.8 * full.stats.lp_solved
+
+
+def test_bounding_stages_start_nothing_past_the_deadline(monkeypatch):
+    """Once the run's deadline passes during the root's bound pass, neither the Lagrangian stage (its root LP)
+    nor the LP stage (its variants' passes, its LPs) starts: the run stops at its timeout with the pass's
+    bound (a 500-bus ACOPF ran 12 s past a 60 s limit in those stages)."""
+    import time
+
+    from graphver.bab import bounder
+
+    m = gv.Model("late")
+    x, y = m.var("x", -2, 2), m.var("y", -2, 2)
+    m.constrain(x**2 + y**2 <= 1)
+    real = bounder.PassStage.run
+
+    def slow(self, d, method, alphas, deadline, prior=None):
+        real(self, d, method, alphas, deadline, prior)
+        if method == "alpha":  # the root's own bound (the first bound is a plain CROWN pass)
+            time.sleep(max(0.0, deadline - time.perf_counter()) + 0.05)
+
+    started = []
+    monkeypatch.setattr(bounder.PassStage, "run", slow)
+    monkeypatch.setattr(bounder, "relaxation_variants", lambda *a, **k: started.append("variants") or [])
+    monkeypatch.setattr(bounder, "lp_duals", lambda *a, **k: started.append("root LP"))
+    result = m.bound(-x - y, timeout=2.0, progress=False, ipopt="off")
+    assert started == [] and result.stats.lp_solved == 0
+    assert result.stats.time_total < 2.0 + 0.5 and result.status == "unknown"
+    assert -1e9 < result.lower <= -math.sqrt(2)

@@ -31,7 +31,7 @@ from graphver.bab.branching import lp_branching
 from graphver.bab.problem import Problem
 from graphver.bounds.fbbt import fbbt
 from graphver.bounds.ibp import DomainMarks, NodeSplits, argument_bounds, domain_error_text, forward_bounds
-from graphver.bounds.lagrangian import lagrangian_lower, lp_multipliers
+from graphver.bounds.lagrangian import lagrangian_lower, lp_duals
 from graphver.bounds.lp import lp_lower, point_variant, relaxation_variants
 from graphver.bounds.plan import plan_for
 from graphver.options import BabOptions
@@ -111,15 +111,16 @@ class LagrangianStage:
 
     def run(self, d: DomainBounds, deadline: float) -> None:
         linear = d.passed.linear
-        if not self.active or linear is None or linear.offset is None:
+        if not self.active or linear is None or linear.offset is None or clock.passed(deadline):
             return
         start = time.perf_counter()
         q = d.passed.rows_lower.shape[1]  # the pass also bounds the negated outputs (rows q..2q-1): not used
         coef, offset = linear.input_coef[:, :q], linear.offset[:, :q]
         if self.multipliers is None:  # the root: optimal multipliers of its linear relaxation, by an LP
-            found = lp_multipliers(coef[0], offset[0], d.lower[0], d.upper[0], self.n_rows)
-            self.multipliers = found if found is not None else torch.zeros(
-                self.n_rows, q - self.n_rows, dtype=coef.dtype, device=coef.device)
+            found, solved = lp_duals(coef[0], offset[0], d.lower[0], d.upper[0], self.n_rows, deadline)
+            if not bool(solved.any()) and clock.passed(deadline):
+                return  # the deadline came first: the root's multipliers are found by a later call, if any
+            self.multipliers = found
             self.scale = self.multipliers.abs() + self.multipliers.abs().mean() + 1.0
         # the LP's bound is at least this one (its relaxation holds the pass's lines, and its duals are
         # the optimal multipliers): only the domains whose LP gave no bound need it
@@ -167,16 +168,24 @@ class LpStage:
 
     def run(self, d: DomainBounds, deadline: float) -> None:
         linear = d.passed.linear
-        if not self.active or linear is None or linear.offset is None:
+        if not self.active or linear is None or linear.offset is None or clock.passed(deadline):
             return
         start = time.perf_counter()
         if self.root_width is None:
             self.root_width = (d.upper - d.lower)[0]
+        try:
+            self.bound_by_lp(d, linear, deadline)
+        except clock.DeadlineReached:
+            pass  # the variants' passes ran past the deadline before any LP: the rows keep the pass's bounds
+        self.stats.time_lp += time.perf_counter() - start
+
+    def bound_by_lp(self, d: DomainBounds, linear, deadline: float) -> None:
+        """The cut rounds on the batch; past ``deadline`` no new LP or pass starts, and the rounds so far count."""
         result, lower, upper = d.passed, d.lower, d.upper
         batch, n = lower.shape
         q = self.tape.n_outputs
         variants = [(linear.input_coef[:, :q], linear.offset[:, :q])]
-        variants += relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi)
+        variants += relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi, deadline=deadline)
         best = torch.full((batch, self.n_rows), -math.inf, dtype=lower.dtype, device=lower.device)
         points = torch.full((batch, n), math.nan, dtype=lower.dtype, device=lower.device)
         mu = None  # [B, constraint rows]: the multipliers of the last LP of each domain, summed over variants
@@ -225,7 +234,10 @@ class LpStage:
             with torch.no_grad():
                 values = evaluate_all(self.tape, at)
             values = torch.minimum(torch.maximum(values, lo), hi)
-            coef, offset = point_variant(self.tape, self.output_plan(), lo, hi, values)
+            try:
+                coef, offset = point_variant(self.tape, self.output_plan(), lo, hi, values, deadline)
+            except clock.DeadlineReached:
+                break  # the rows keep the bounds of the rounds so far
             # the domains that stopped never read this variant's rows: zeros (0 <= 0) stand in for them
             full_coef = torch.zeros(batch, *coef.shape[1:], dtype=coef.dtype, device=coef.device)
             full_offset = torch.zeros(batch, *offset.shape[1:], dtype=offset.dtype, device=offset.device)
@@ -243,7 +255,6 @@ class LpStage:
             if self.support is None:
                 self.support = nonlinear_support(self.tape).to(self.tape.device)
             d.lp_choice = lp_branching(self.tape, self.support, points, mu, lower, upper, self.root_width, self.n_rows)
-        self.stats.time_lp += time.perf_counter() - start
 
     @staticmethod
     def going_on(before: Tensor, now: Tensor, target: Tensor | None, quiet: Tensor | None) -> Tensor:

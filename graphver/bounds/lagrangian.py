@@ -76,21 +76,15 @@ def combined_lower_shared(mu: Tensor, obj_coef: Tensor, obj_offset: Tensor, con_
     return value - slack
 
 
-def lp_multipliers(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int) -> Tensor:
-    """Optimal multipliers of the linear relaxation of one box, by an LP (HiGHS, ``bounds.highs``): for each row r,
-    the duals of ``min a_r . x + o_r  s.t.  a_k . x + o_k <= 0 (k >= rows), lower <= x <= upper``.
-
-    coef [Q, n], offset [Q], lower/upper [n]; returns [rows, Q - rows] (a row whose LP fails keeps zero multipliers). These are
-    only starting values: the bound itself is always evaluated by ``combined_lower``, so an inexact or
-    wrong LP answer can cost tightness, never soundness."""
-    return lp_duals(coef, offset, lower, upper, rows)[0]
-
-
 def lp_duals(coef: Tensor, offset: Tensor, lower: Tensor, upper: Tensor, rows: int,
              deadline: float | None = None) -> tuple[Tensor, Tensor]:
-    """``lp_multipliers`` and, per row, whether its LP was solved (a failed row's multipliers are zero). The
-    rows share the constraints: one model, one objective after the other, each warm-started; no LP starts
-    past ``deadline``."""
+    """Optimal multipliers of the linear relaxation of one box, by LPs (HiGHS, ``bounds.highs``): for each row
+    r, the duals of ``min a_r . x + o_r  s.t.  a_k . x + o_k <= 0 (k >= rows), lower <= x <= upper``, and
+    whether its LP was solved. coef [Q, n], offset [Q], lower/upper [n]; returns ([rows, Q - rows], [rows])
+    (a failed row's multipliers are zero). The rows share the constraints: one model, one objective after
+    the other, each warm-started; no LP starts past ``deadline``. These are only starting values: the
+    bound itself is always evaluated by ``combined_lower``, so an inexact or wrong LP answer can cost
+    tightness, never soundness."""
     import numpy as np
 
     from graphver.bounds.highs import solve_le_costs

@@ -46,14 +46,16 @@ def storage_of(tape: Tape, plan: BackwardPlan | CoefficientStorage) -> Coefficie
 
 
 def relaxation_variants(tape: Tape, plan: BackwardPlan | CoefficientStorage, lo: Tensor, hi: Tensor,
-                        values=(0.0, 1.0)) -> list[tuple]:
+                        values=(0.0, 1.0), deadline: float | None = None) -> list[tuple]:
     """(input_coef [B, rows, n], offset [B, rows]) of a backward pass (over a plan, or any storage) with every
-    relaxation parameter set to each of ``values`` (the positive rows only)."""
+    relaxation parameter set to each of ``values`` (the positive rows only); the passes raise
+    ``DeadlineReached`` past ``deadline``."""
     storage = storage_of(tape, plan)
     out = []
     q = storage.rows // 2
     for value in values:
-        linear = run_pass(tape, storage, lo, hi, constant_alphas(tape, storage, lo, value), keep=True)
+        linear = run_pass(tape, storage, lo, hi, constant_alphas(tape, storage, lo, value), keep=True,
+                          deadline=deadline)
         out.append((linear.input_coef[:, :q], linear.offset[:, :q]))
     return out
 
@@ -74,10 +76,12 @@ def point_alphas(tape: Tape, plan: BackwardPlan | CoefficientStorage, lo: Tensor
 
 
 def point_variant(tape: Tape, plan: BackwardPlan | CoefficientStorage, lo: Tensor, hi: Tensor,
-                  values: Tensor) -> tuple[Tensor, Tensor]:
-    """(input_coef, offset) of the backward pass with the lines tight at ``values`` (``point_alphas``)."""
+                  values: Tensor, deadline: float | None = None) -> tuple[Tensor, Tensor]:
+    """(input_coef, offset) of the backward pass with the lines tight at ``values`` (``point_alphas``); the
+    pass raises ``DeadlineReached`` past ``deadline``."""
     storage = storage_of(tape, plan)
-    linear = run_pass(tape, storage, lo, hi, point_alphas(tape, storage, lo, hi, values), keep=True)
+    linear = run_pass(tape, storage, lo, hi, point_alphas(tape, storage, lo, hi, values), keep=True,
+                      deadline=deadline)
     q = storage.rows // 2
     return linear.input_coef[:, :q], linear.offset[:, :q]
 
