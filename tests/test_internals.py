@@ -164,3 +164,22 @@ def test_adam_matches_torch_adam():
             opt.step()
     assert torch.allclose(ours, theirs, rtol=1e-12, atol=1e-14)
     assert float((ours - target).abs().max()) < float(target.abs().max())  # it moved towards the target
+
+
+def test_topological_order_is_networkx_lexicographic_order_with_or_without_rewiring():
+    """IRGraph.topological_order: the sorted ids when every edge goes from a smaller id to a larger one,
+    networkx's lexicographical topological sort once a pass rewired a node to a later one; the same order."""
+    import networkx as nx
+
+    from graphver.ir.graph import IRGraph
+
+    ir = IRGraph()
+    x = ir.add("input", "x", index=0)
+    a = ir.add("unary", "exp(x)", op="exp", param=None, args=(x,))
+    c = ir.add("unary", "sin(exp(x))", op="sin", param=None, args=(a,))
+    late = ir.add("unary", "exp(x)", op="exp", param=None, args=(x,))  # a duplicate, as CSE meets them
+    ir.outputs = [c]
+    assert ir.topological_order() == sorted(ir.graph.nodes) == list(nx.lexicographical_topological_sort(ir.graph))
+    ir.replace_uses(a, late)  # c now reads a later node: the sorted ids are no longer an order
+    order = ir.topological_order()
+    assert order == list(nx.lexicographical_topological_sort(ir.graph)) and order.index(late) < order.index(c)

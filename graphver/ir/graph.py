@@ -71,6 +71,13 @@ class IRGraph:
             self.graph.add_edge(arg, node)
 
     def topological_order(self) -> list[int]:
+        """The nodes in the lexicographically smallest topological order. Nodes are numbered as they are
+        created, after their arguments, so the sorted ids usually are that order already (checked edge by
+        edge: then the smallest node left is always ready); a pass that rewired a node to a later one
+        falls back to networkx's sort."""
+        order = sorted(self.graph.nodes)
+        if all(arg < node for arg, node in self.graph.edges):
+            return order
         return list(nx.lexicographical_topological_sort(self.graph))
 
     def stats(self) -> dict[str, int]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 import networkx as nx
+import sympy
 
 from graphver.errors import InternalError, ModelError
 from graphver.exact import enclosure
@@ -13,7 +17,20 @@ from graphver.ops.registry import REGISTRY
 
 
 def finite_number(value) -> bool:
-    """Whether a constant is a finite real, by a certified enclosure (``float(value)`` may be noise)."""
+    """Whether a constant is a finite real, by a certified enclosure (``float(value)`` may be noise); cached,
+    since every pass's validation meets the same constants again (a 500-bus model has 2 * 10**5)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, sympy.Rational) and max(abs(value.p), value.q).bit_length() < 1000:
+        return True  # p / q well inside the floats' range
+    try:
+        return cached_finite(value)
+    except TypeError:  # unhashable: not a number
+        return False
+
+
+@functools.lru_cache(maxsize=2**16)
+def cached_finite(value) -> bool:
     try:
         enclosure(value)
     except (ModelError, TypeError, ValueError):
