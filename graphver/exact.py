@@ -299,6 +299,25 @@ def _known_not_finite_real(value: sympy.Expr) -> bool:
         return value.has(sympy.nan, sympy.zoo)
 
 
+def rational_float(p: int, q: int) -> tuple[float, float]:
+    """``certified_float`` of the rational p / q (q > 0): the nearest float (int / int division is correctly
+    rounded) and the smallest float >= the exact rounding error, computed on integers."""
+    try:
+        nearest = p / q
+    except OverflowError:
+        return (math.inf if p > 0 else -math.inf), math.inf
+    n, d = nearest.as_integer_ratio()
+    residual = abs(p * d - n * q)  # |p/q - nearest| = residual / (q * d)
+    if residual == 0:
+        return nearest, 0.0
+    scale = q * d
+    error = residual / scale  # correctly rounded, so possibly below the exact error: then one step up
+    e_n, e_d = error.as_integer_ratio()
+    if e_n * scale < residual * e_d:
+        error = math.nextafter(error, math.inf)
+    return nearest, error
+
+
 def enclosure(value) -> tuple[Fraction, Fraction]:
     """Rational ``(lo, hi)`` with ``lo <= value <= hi`` for an exact real sympy number (guaranteed).
 
@@ -309,6 +328,8 @@ def enclosure(value) -> tuple[Fraction, Fraction]:
 def certified_float(value) -> tuple[float, float]:
     """The float nearest ``value`` (an exact sympy number) and a bound ``error`` with
     ``|value - nearest| <= error`` guaranteed (``error`` is 0 only for a value that is a float)."""
+    if isinstance(value, sympy.Rational):  # every float constant of a model: in integer arithmetic
+        return rational_float(int(value.p), int(value.q))
     lo, hi = enclosure(value)
     if lo == hi:
         try:

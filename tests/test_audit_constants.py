@@ -284,3 +284,31 @@ def test_counterexamples_are_confirmed_by_certified_enclosures():
     assert Engine(m, [x - sympy.Rational(1, 3)], "all", "verify", BabOptions()).confirmed(origin)
     assert not Engine(m, [x + zero, x - 1], "any", "verify", BabOptions()).confirmed(origin)
     assert Engine(m, [x - 1, x - sympy.Rational(1, 2)], "any", "verify", BabOptions()).confirmed(origin)
+
+
+def test_rational_constants_round_as_the_exact_enclosure_says():
+    """certified_float's integer path for Rationals (every float constant of a model) gives the nearest float
+    and the smallest float >= the exact error, as the enclosure path does, at every magnitude: tiny
+    (subnormal, underflow to 0), huge (overflow to inf) and ordinary."""
+    import math
+    import random
+    from fractions import Fraction
+
+    from graphver.exact import float_up, rational_float
+
+    rng = random.Random(7)
+    for i in range(4000):
+        sign = rng.choice([-1, 1])
+        p = sign * rng.randint(1, 10**rng.randint(1, 40)) * 10 ** rng.choice([0, 0, 300, 310])
+        q = rng.randint(1, 10**rng.randint(1, 40)) * 10 ** rng.choice([0, 0, 300, 330])
+        exact = Fraction(p, q)
+        nearest, error = rational_float(p, q)
+        try:
+            expected = float(exact)
+        except OverflowError:
+            assert nearest == sign * math.inf and error == math.inf
+            continue
+        assert nearest == expected
+        residual = abs(exact - Fraction(nearest))
+        assert error == (0.0 if residual == 0 else float_up(residual))
+    assert rational_float(3, 4) == (0.75, 0.0) and rational_float(0, 1) == (0.0, 0.0)
