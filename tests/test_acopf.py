@@ -205,3 +205,20 @@ def test_bound_keeps_to_its_timeout_on_a_larger_case():
     report = acopf.bound(CASES / "pglib_opf_case30_ieee.m", timeout=12, progress=False)
     assert report.seconds <= 12 + 8, report.seconds
     assert report.lower <= 8208.5155 + 1e-6 and report.status == "unknown"
+
+
+def test_lifted_point_evaluates_every_link_expression():
+    """acopf.bound.lifted_point: each lifted variable (w, wr, wi) gets its link expression's value at the
+    rectangular point (float arithmetic on the sympy tree; compared with sympy's own evaluation)."""
+    from acopf.bound import as_network, lifted_point
+    from acopf.formulations import build
+
+    net = as_network("case5_pjm")
+    lifted = build(net, "lifted")
+    rng = np.random.default_rng(2)
+    point = {v.name: float(rng.uniform(-1.1, 1.1)) for v in lifted.vm + lifted.va}  # e, f in the lifted model
+    extended = lifted_point(lifted, point)
+    assert len(lifted.links) > 0 and set(point) <= set(extended)
+    for variable, expression in lifted.links:
+        expected = float(expression.subs({s: point[s.name] for s in expression.free_symbols}))
+        assert extended[variable.name] == pytest.approx(expected, rel=1e-14, abs=1e-15)

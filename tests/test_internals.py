@@ -183,3 +183,28 @@ def test_topological_order_is_networkx_lexicographic_order_with_or_without_rewir
     ir.replace_uses(a, late)  # c now reads a later node: the sorted ids are no longer an order
     order = ir.topological_order()
     assert order == list(nx.lexicographical_topological_sort(ir.graph)) and order.index(late) < order.index(c)
+
+
+def test_validation_rechecks_constants_a_pass_replaced():
+    """validate certifies each node's constants once (by identity) and again when a pass stores new ones: an
+    infinite coefficient introduced after a first validation is still caught, where it happens."""
+    import sympy
+
+    from graphver.errors import InternalError
+    from graphver.ir.graph import IRGraph
+    from graphver.ir.validate import validate
+
+    ir = IRGraph()
+    x = ir.add("input", "x", index=0)
+    row = ir.add("linear", "2*x + 1", terms=((x, sympy.Integer(2)),), bias=sympy.Integer(1))
+    c = ir.add("const", "3", value=sympy.Integer(3))
+    ir.inputs, ir.outputs = [x], [row, c]
+    validate(ir, after="lower_sympy")
+    assert set(ir.finite_checked) == {row, c}
+    ir.set_terms(row, ((x, sympy.oo),), sympy.Integer(1))
+    with pytest.raises(InternalError, match="after pass 'broken'.*non-finite coefficient"):
+        validate(ir, after="broken")
+    ir.set_terms(row, ((x, sympy.Integer(2)),), sympy.Integer(1))
+    ir.graph.nodes[c]["value"] = sympy.nan
+    with pytest.raises(InternalError, match="constant node .* is not finite"):
+        validate(ir, after="broken")

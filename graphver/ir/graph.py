@@ -29,6 +29,7 @@ class IRGraph:
     outputs: list[int] = field(default_factory=list)
     input_names: list[str] = field(default_factory=list)
     next_id: int = 0
+    finite_checked: dict = field(default_factory=dict, repr=False)  # validate's record (ir/validate.py)
 
     def add(self, kind: str, label: str, **attrs) -> int:
         node = self.next_id

@@ -46,6 +46,9 @@ def validate(ir: IRGraph, after: str = "") -> None:
         raise InternalError(f"invalid IR{where}: {message}")
 
     g = ir.graph
+    # constants certified finite by an earlier validation, by identity (sympy numbers and the terms tuples
+    # are immutable: a pass that changes a node's constants stores new objects, which are checked again)
+    checked = ir.finite_checked
     if not nx.is_directed_acyclic_graph(g):
         fail("the graph has a cycle")
     for node, data in g.nodes(data=True):
@@ -60,11 +63,16 @@ def validate(ir: IRGraph, after: str = "") -> None:
                 fail(f"edge {arg} -> {node} missing")
         if set(g.predecessors(node)) != set(args):
             fail(f"node {node} has edges that are not arguments")
-        if kind == "const" and not finite_number(data["value"]):
-            fail(f"constant node {node} is not finite")
+        if kind == "const" and checked.get(node) is not data["value"]:
+            if not finite_number(data["value"]):
+                fail(f"constant node {node} is not finite")
+            checked[node] = data["value"]
         if kind == "linear":
-            if not all(finite_number(c) for _, c in data["terms"]) or not finite_number(data["bias"]):
-                fail(f"linear node {node} ({label_text(data['label'])}) has a non-finite coefficient")
+            last = checked.get(node)
+            if last is None or last[0] is not data["terms"] or last[1] is not data["bias"]:
+                if not all(finite_number(c) for _, c in data["terms"]) or not finite_number(data["bias"]):
+                    fail(f"linear node {node} ({label_text(data['label'])}) has a non-finite coefficient")
+                checked[node] = (data["terms"], data["bias"])
         if kind in ("unary", "binary"):
             op = REGISTRY.get(data["op"])
             expected = UnaryOp if kind == "unary" else BinaryOp
