@@ -67,8 +67,11 @@ def input_dependencies(tape: Tape, outputs: list[int]) -> list[np.ndarray]:
     if len(targets) == 0:
         return []
     upto = max(tape.instruction_of(int(t)) for t in targets)
-    reached = reach(tape, targets, upto).tocsc()[: tape.n_inputs]
-    return [np.sort(reached[:, q].nonzero()[0]) for q in range(len(targets))]
+    reached = reach(tape, targets, upto).tocsc()[: tape.n_inputs].tocsc()
+    reached.eliminate_zeros()
+    reached.sort_indices()
+    starts = reached.indptr
+    return [reached.indices[starts[q] : starts[q + 1]].astype(np.int64) for q in range(len(targets))]
 
 
 @dataclass(frozen=True)
