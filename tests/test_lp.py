@@ -107,7 +107,7 @@ def test_wrong_lp_duals_cost_tightness_never_soundness(monkeypatch):
     rng = np.random.default_rng(12)
     data = random_relaxation(rng, 16, 2, 5, 3)
 
-    def garbage(obj_coef, obj_offset, con_coef, con_offset, lower, upper, model=None):
+    def garbage(obj_coef, obj_offset, con_coef, con_offset, lower, upper, model=None, deadline=None):
         v, k = obj_coef.shape[0], con_coef.shape[0]
         return "optimal", dyadic_weights(rng.random(v)), rng.random(k) * 100, rng.random(lower.shape[0])
 
@@ -315,3 +315,28 @@ def test_bounding_stages_start_nothing_past_the_deadline(monkeypatch):
     assert started == [] and result.stats.lp_solved == 0
     assert result.stats.time_total < 2.0 + 0.5 and result.status == "unknown"
     assert -1e9 < result.lower <= -math.sqrt(2)
+
+
+def test_highs_stops_at_the_deadline():
+    """An LP that starts before the deadline gets HiGHS's time limit (the seconds left, at least
+    MIN_LP_SECONDS): a large LP stops there as "failed" (no bound), and without a deadline it is solved."""
+    import time
+
+    import numpy as np
+
+    from graphver.bounds.highs import GrowingLp, solve_le_costs
+
+    rng = np.random.default_rng(0)
+    n, m = 200, 800  # about 0.8 s to solve, far above MIN_LP_SECONDS
+    a = rng.standard_normal((m, n))
+    b = rng.random(m) + 1.0
+    cost = rng.standard_normal(n)
+    low, high = -np.ones(n) * 10, np.ones(n) * 10
+    start = time.perf_counter()
+    late = solve_le_costs(cost[None], a, b, low, high, deadline=time.perf_counter() + 1e-4)[0]
+    assert time.perf_counter() - start < 1.0 and late.status == "failed"
+    assert solve_le_costs(cost[None], a, b, low, high)[0].status == "optimal"  # the limit does not stay set
+    lp = GrowingLp(cost, low, high)
+    lp.add(a, b)
+    assert lp.solve(deadline=time.perf_counter() + 1e-4).status == "failed"
+    assert lp.solve().status == "optimal"

@@ -11,6 +11,7 @@ wrong or inexact answer costs tightness, never soundness.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ import numpy as np
 _SOLVER = None  # the process's Highs object, made on first use
 PRESOLVE_ROWS = 2000  # LPs with fewer rows skip presolve: on the bounding LPs of case5_pjm (86-688 rows)
 #                       it cost more than it saved (3.4 -> 2.2 ms per LP, same answers)
+MIN_LP_SECONDS = 0.05  # the least time limit an LP gets (it starts only before the deadline)
 
 
 @dataclass
@@ -70,7 +72,8 @@ def solve_le_costs(costs: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower:
     """``min c . x`` over the same polytope for every row ``c`` of ``costs`` [R, n]: the model is passed
     once and each next objective starts from the last basis (HiGHS keeps it when only costs change), so
     the 2n LPs of OBBT cost a few simplex iterations each instead of a solve from scratch. Past
-    ``deadline`` (``time.perf_counter()``, checked before each LP) the remaining answers are "failed"."""
+    ``deadline`` (``time.perf_counter()``, checked before each LP, and HiGHS's time limit within one) the
+    remaining answers are "failed"."""
     import time
 
     import highspy
@@ -96,6 +99,7 @@ def solve_le_costs(costs: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower:
         try:
             if k:
                 highs.changeColsCost(n, columns_index, cost)
+            limit_time(highs, highspy, deadline)
             answers.append(run_one(highs, highspy, presolve))
         except Exception:  # noqa: BLE001
             answers.append(LpAnswer("failed", None, None))
@@ -121,6 +125,16 @@ def highs_lp(highspy, cost: np.ndarray, a: np.ndarray, b_ub, lower, upper):
     lp.a_matrix_.index_ = np.nonzero(nonzero)[1].astype(np.int32)
     lp.a_matrix_.value_ = columns[nonzero]
     return lp
+
+
+def limit_time(highs, highspy, deadline: float | None) -> None:
+    """HiGHS's time limit: the seconds left to ``deadline`` (a solve stopped there is "failed", no bound),
+    none without one."""
+    import time
+
+    finite = deadline is not None and math.isfinite(deadline)
+    left = max(MIN_LP_SECONDS, deadline - time.perf_counter()) if finite else highspy.kHighsInf
+    highs.setOptionValue("time_limit", float(left))
 
 
 def run_one(highs, highspy, presolve: str) -> LpAnswer:
@@ -183,10 +197,12 @@ class GrowingLp:
             self.broken = True
         self.rows += m
 
-    def solve(self) -> LpAnswer:
+    def solve(self, deadline: float | None = None) -> LpAnswer:
+        """The LP's answer; HiGHS stops at ``deadline`` (then "failed")."""
         if self.broken or self.rows == 0:
             return LpAnswer("failed", None, None)
         try:
+            limit_time(self.highs, self.highspy, deadline)
             return run_one(self.highs, self.highspy, "off")
         except Exception:  # noqa: BLE001
             self.broken = True

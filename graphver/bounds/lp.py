@@ -131,13 +131,14 @@ class DomainLp:
 
 
 def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray, con_offset: np.ndarray,
-             lower: np.ndarray, upper: np.ndarray,
-             model: DomainLp | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
+             lower: np.ndarray, upper: np.ndarray, model: DomainLp | None = None,
+             deadline: float | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
     """One domain's LP. Returns (status, objective weights [V], constraint multipliers [K], LP point or None);
     status "optimal", "infeasible" (the multipliers are then phase one's, the weights zero) or "failed".
     ``model``: the domain's LP of the earlier cut rounds, extended by the new rows and re-solved from its
-    basis (the first V' objective and K' constraint rows must be the ones it was given before)."""
-    from graphver.bounds.highs import solve_le
+    basis (the first V' objective and K' constraint rows must be the ones it was given before). HiGHS stops
+    at ``deadline`` (then "failed")."""
+    from graphver.bounds.highs import solve_le_costs
 
     v, n = obj_coef.shape
     k = con_coef.shape[0]
@@ -149,12 +150,12 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
     if model is None:
         a_ub = np.block([[obj_coef, -np.ones((v, 1))], [con_coef[keep], np.zeros((int(keep.sum()), 1))]])
         b_ub = np.concatenate([-obj_offset, -con_offset[keep]])
-        answer = solve_le(cost, a_ub, b_ub, low, high)
+        answer = solve_le_costs(cost[None], a_ub, b_ub, low, high, deadline)[0]
         objective_rows, constraint_rows = np.arange(v), np.full(k, -1, dtype=np.int64)
         constraint_rows[keep] = v + np.arange(int(keep.sum()))
     else:
         model.extend(obj_coef, obj_offset, con_coef, con_offset)
-        answer = model.lp.solve()
+        answer = model.lp.solve(deadline)
         objective_rows, constraint_rows = model.objective_rows, model.constraint_rows
     if answer.status == "optimal":
         duals = np.maximum(-answer.duals, 0.0)
@@ -165,7 +166,7 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
         return "failed", np.zeros(v), mu, None
     # phase one: min s subject to c_kv <= s; its duals sum to 1 and certify infeasibility when s* > 0
     a_ub = np.hstack([con_coef[keep], -np.ones((int(keep.sum()), 1))])
-    phase = solve_le(cost, a_ub, -con_offset[keep], low, high)
+    phase = solve_le_costs(cost[None], a_ub, -con_offset[keep], low, high, deadline)[0]
     if phase.status != "optimal":
         return "failed", np.zeros(v), mu, None
     mu[keep] = np.maximum(-phase.duals, 0.0)
@@ -200,7 +201,7 @@ def lp_lower(obj_coef: Tensor, obj_offset: Tensor, con_coef: Tensor, con_offset:
             if models[b] is None:
                 models[b] = DomainLp(n, lo[b], hi[b])
             model = models[b]
-        status, weights[b], mu[b], point = solve_lp(oc[b], oo[b], cc[b], co[b], lo[b], hi[b], model)
+        status, weights[b], mu[b], point = solve_lp(oc[b], oo[b], cc[b], co[b], lo[b], hi[b], model, deadline)
         infeasible[b] = status == "infeasible"
         failed[b] = status == "failed"
         if point is not None:
