@@ -319,12 +319,13 @@ def test_bounding_stages_start_nothing_past_the_deadline(monkeypatch):
 
 def test_highs_stops_at_the_deadline():
     """An LP that starts before the deadline gets HiGHS's time limit (the seconds left, at least
-    MIN_LP_SECONDS): a large LP stops there as "failed" (no bound), and without a deadline it is solved."""
+    MIN_LP_SECONDS): a large LP stops there as "failed" (no bound), and with time enough, or without a
+    deadline, it is solved (also after earlier solves of the same HiGHS object used up its clock)."""
     import time
 
     import numpy as np
 
-    from graphver.bounds.highs import GrowingLp, solve_le_costs
+    from graphver.bounds.highs import GrowingLp, solve_le_costs, solver
 
     rng = np.random.default_rng(0)
     n, m = 200, 800  # about 0.8 s to solve, far above MIN_LP_SECONDS
@@ -336,7 +337,15 @@ def test_highs_stops_at_the_deadline():
     late = solve_le_costs(cost[None], a, b, low, high, deadline=time.perf_counter() + 1e-4)[0]
     assert time.perf_counter() - start < 1.0 and late.status == "failed"
     assert solve_le_costs(cost[None], a, b, low, high)[0].status == "optimal"  # the limit does not stay set
+    # HiGHS's clock adds up over the solves of its object: a later deadline counts from now, not from then
+    began = time.perf_counter()
+    assert solve_le_costs(cost[None], a, b, low, high)[0].status == "optimal"
+    seconds = time.perf_counter() - began
+    while solver().getRunTime() < 3 * seconds:  # the process's HiGHS object has run longer than the next limit
+        solve_le_costs(cost[None], a, b, low, high)
+    assert solve_le_costs(cost[None], a, b, low, high, deadline=time.perf_counter() + 2 * seconds)[0].status == "optimal"
     lp = GrowingLp(cost, low, high)
     lp.add(a, b)
     assert lp.solve(deadline=time.perf_counter() + 1e-4).status == "failed"
+    assert lp.solve(deadline=time.perf_counter() + 60).status == "optimal"
     assert lp.solve().status == "optimal"

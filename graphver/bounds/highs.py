@@ -129,12 +129,15 @@ def highs_lp(highspy, cost: np.ndarray, a: np.ndarray, b_ub, lower, upper):
 
 def limit_time(highs, highspy, deadline: float | None) -> None:
     """HiGHS's time limit: the seconds left to ``deadline`` (a solve stopped there is "failed", no bound),
-    none without one."""
+    none without one. HiGHS compares the limit with the run time its object has accumulated over all its
+    solves, so the limit is that run time plus the seconds left."""
     import time
 
-    finite = deadline is not None and math.isfinite(deadline)
-    left = max(MIN_LP_SECONDS, deadline - time.perf_counter()) if finite else highspy.kHighsInf
-    highs.setOptionValue("time_limit", float(left))
+    if deadline is None or not math.isfinite(deadline):
+        highs.setOptionValue("time_limit", highspy.kHighsInf)
+        return
+    left = max(MIN_LP_SECONDS, deadline - time.perf_counter())
+    highs.setOptionValue("time_limit", float(highs.getRunTime() + left))
 
 
 def run_one(highs, highspy, presolve: str) -> LpAnswer:
