@@ -8,7 +8,8 @@
 3. ``LagrangianStage``: the rows' linear bounds plus multipliers times the constraints' linear bounds,
    the multipliers optimised per domain (constrained problems only).
 4. ``LpStage``: the LP over all linear bounds and their variants, with cutting rounds (a domain's rounds
-   stop once its rows reach the engine's target or a round gains little); its points come back as candidates (``DomainBounds.candidates``) and, for ``bound``, its spatial branching choice.
+   stop once its rows reach the engine's target or its rounds stall); its points come back as candidates
+   (``DomainBounds.candidates``) and, for ``bound``, its spatial branching choice.
 
 Each stage reads only its own options and leaves its result in the ``DomainBounds`` it passes on. Every
 stage keeps the better of its bound and the bound before it, so the result is the best of all stages.
@@ -39,9 +40,9 @@ from graphver.report.results import BabStats
 from graphver.tape.evaluate import evaluate_all
 from graphver.tape.reach import nonlinear_support
 
-UNDEFINED_CHECK_BOXES = 128
+UNDEFINED_CHECK_BOXES = 128  # boxes per bound call whose points are checked for an undefined, feasible point
 CUT_STALL = 0.01  # a cut round that moves no row by this share of its distance to the target has stalled
-CUT_PATIENCE = 2  # stalled cut rounds in a row after which a domain's cut rounds end  # boxes per bound call whose points are checked for an undefined, feasible point
+CUT_PATIENCE = 2  # stalled cut rounds in a row after which a domain's cut rounds end
 
 
 @dataclass
