@@ -349,3 +349,21 @@ def test_highs_stops_at_the_deadline():
     assert lp.solve(deadline=time.perf_counter() + 1e-4).status == "failed"
     assert lp.solve(deadline=time.perf_counter() + 60).status == "optimal"
     assert lp.solve().status == "optimal"
+
+
+def test_a_cut_round_starts_only_when_it_fits_before_the_deadline(monkeypatch):
+    """LpStage: a round's expected seconds (per coefficient of its rows, ELEMENT_SECONDS until one round is
+    measured) must fit before the deadline; when none fits, the domains keep their other bounds and the run
+    goes on without LP bounds (no crash, a sound bound)."""
+    from graphver.bab import bounder
+
+    m = gv.Model("fits")
+    x, y = m.var("x", -2, 2), m.var("y", -2, 2)
+    m.constrain(x**2 + y**2 <= 1)
+    monkeypatch.setattr(bounder, "ELEMENT_SECONDS", 1e6)  # no round ever fits
+    result = m.bound(-x - y, timeout=3.0, progress=False, ipopt="off")
+    assert result.stats.lp_solved == 0 and result.stats.time_total < 3.0 + 0.5
+    assert -1e9 < result.lower <= -math.sqrt(2)
+    monkeypatch.setattr(bounder, "ELEMENT_SECONDS", 1e-7)
+    fitted = m.bound(-x - y, timeout=30.0, progress=False, ipopt="off")
+    assert fitted.stats.lp_solved > 0 and fitted.lower <= -math.sqrt(2) + 1e-9

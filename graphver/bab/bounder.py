@@ -43,6 +43,7 @@ from graphver.tape.reach import nonlinear_support
 UNDEFINED_CHECK_BOXES = 128  # boxes per bound call whose points are checked for an undefined, feasible point
 CUT_STALL = 0.01  # a cut round that moves no row by this share of its distance to the target has stalled
 CUT_PATIENCE = 2  # stalled cut rounds in a row after which a domain's cut rounds end
+ELEMENT_SECONDS = 1e-7  # a cut round's seconds per coefficient of its rows before one is measured (case500: 1.2e-7)
 
 
 @dataclass
@@ -160,6 +161,7 @@ class LpStage:
         # engine (the incumbent less the tolerance for ``bound``, the margins' 0 for ``verify``)
         self.target: Callable[[], Tensor] | None = None
         self.every_round = False  # every cut round for every domain (the root: its bound floors all others)
+        self.element_seconds = ELEMENT_SECONDS  # a round's seconds per coefficient, measured by the last round
 
     def output_plan(self):
         if self.plan is None:
@@ -196,6 +198,12 @@ class LpStage:
         active = torch.arange(batch, device=lower.device)  # the domains whose cut rounds go on
         quiet = torch.zeros(batch, dtype=torch.long, device=lower.device)  # their stalled cut rounds in a row
         for cut_round in range(1 + self.cut_rounds):
+            # a round starts only while its expected seconds fit before the deadline: its dense work (the
+            # rows' concatenation, the LP's matrix, the certificate) takes seconds on a 500-bus case
+            elements = len(active) * sum(c.shape[1] for c, _ in variants) * n
+            began = time.perf_counter()
+            if began + self.element_seconds * elements > deadline:
+                break
             con_coef = torch.cat([c[active, self.n_rows :] for c, _ in variants], 1)
             con_offset = torch.cat([o[active, self.n_rows :] for _, o in variants], 1)
             bounds = []
@@ -214,6 +222,7 @@ class LpStage:
                     mu = torch.zeros(batch, summed.shape[1], dtype=lower.dtype, device=lower.device) if mu is None else mu
                     mu[active] = summed
             self.stats.lp_solved += len(active) * self.n_rows
+            self.element_seconds = (time.perf_counter() - began) / max(1, elements)
             before = best[active]
             now = torch.maximum(before, torch.stack(bounds, 1))
             best[active] = now
@@ -244,6 +253,8 @@ class LpStage:
             full_offset = torch.zeros(batch, *offset.shape[1:], dtype=offset.dtype, device=offset.device)
             full_coef[active], full_offset[active] = coef, offset
             variants.append((full_coef, full_offset))
+        if mu is None:
+            return  # no round fitted before the deadline
         best = torch.where(result.domain_error[:, None], torch.full_like(best, -math.inf), best)
         d.lp_settled = (best > -math.inf).all(dim=1)
         self.stats.lp_improved += int((best > d.rows).any(dim=1).sum())
