@@ -62,9 +62,10 @@ def solver():
 
 
 def solve_le(cost: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray,
-             upper: np.ndarray) -> LpAnswer:
-    """``min cost . x  s.t.  a_ub x <= b_ub,  lower <= x <= upper`` (infinite bounds allowed)."""
-    return solve_le_costs(np.asarray(cost, dtype=np.float64)[None], a_ub, b_ub, lower, upper)[0]
+             upper: np.ndarray, deadline: float | None = None) -> LpAnswer:
+    """``min cost . x  s.t.  a_ub x <= b_ub,  lower <= x <= upper`` (infinite bounds allowed; HiGHS stops at
+    ``deadline``, then "failed")."""
+    return solve_le_costs(np.asarray(cost, dtype=np.float64)[None], a_ub, b_ub, lower, upper, deadline)[0]
 
 
 def solve_le_costs(costs: np.ndarray, a_ub: np.ndarray, b_ub: np.ndarray, lower: np.ndarray,

@@ -138,7 +138,7 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
     ``model``: the domain's LP of the earlier cut rounds, extended by the new rows and re-solved from its
     basis (the first V' objective and K' constraint rows must be the ones it was given before). HiGHS stops
     at ``deadline`` (then "failed")."""
-    from graphver.bounds.highs import solve_le_costs
+    from graphver.bounds.highs import solve_le
 
     v, n = obj_coef.shape
     k = con_coef.shape[0]
@@ -150,7 +150,7 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
     if model is None:
         a_ub = np.block([[obj_coef, -np.ones((v, 1))], [con_coef[keep], np.zeros((int(keep.sum()), 1))]])
         b_ub = np.concatenate([-obj_offset, -con_offset[keep]])
-        answer = solve_le_costs(cost[None], a_ub, b_ub, low, high, deadline)[0]
+        answer = solve_le(cost, a_ub, b_ub, low, high, deadline)
         objective_rows, constraint_rows = np.arange(v), np.full(k, -1, dtype=np.int64)
         constraint_rows[keep] = v + np.arange(int(keep.sum()))
     else:
@@ -166,7 +166,7 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
         return "failed", np.zeros(v), mu, None
     # phase one: min s subject to c_kv <= s; its duals sum to 1 and certify infeasibility when s* > 0
     a_ub = np.hstack([con_coef[keep], -np.ones((int(keep.sum()), 1))])
-    phase = solve_le_costs(cost[None], a_ub, -con_offset[keep], low, high, deadline)[0]
+    phase = solve_le(cost, a_ub, -con_offset[keep], low, high, deadline)
     if phase.status != "optimal":
         return "failed", np.zeros(v), mu, None
     mu[keep] = np.maximum(-phase.duals, 0.0)
