@@ -97,6 +97,8 @@ class BabOptions:
         its duals (graphver.bounds.lp); ``bound`` then splits where the LP point violates a constraint most.
     lp_cut_rounds: LP re-solves per domain, each with one more set of linear bounds whose relaxation
         lines are tightest at the previous LP point (outer approximation; 0: the first LP only).
+    root_cut_rounds: the same for the root box, whose bound floors every other (the cone and the convex
+        costs of an ACOPF need tens of tangent planes); rounds stop early once they stall.
     lp_batch_size: domains split per round when domains get LP bounds (at most ``batch_size``).
     memory_mb: memory budget of a round (MB of resident memory on the CPU, allocated memory on a GPU); rounds
         pop fewer domains when the measured memory per domain would exceed it (graphver.bab.rounds).
@@ -134,6 +136,7 @@ class BabOptions:
     lagrangian_iterations: int = 30
     lp_bounds: bool = True
     lp_cut_rounds: int = 5
+    root_cut_rounds: int = 40
     lp_batch_size: int = 64
     memory_mb: float = 6144.0
     obbt_rounds: int = 3
@@ -147,8 +150,8 @@ class BabOptions:
     bound_options: BoundOptions = dataclasses.field(default_factory=lambda: BoundOptions(alpha_iterations=20))
 
     def __post_init__(self) -> None:
-        if self.lp_batch_size < 1 or self.lp_cut_rounds < 0:
-            raise OptionError("lp_batch_size must be >= 1 and lp_cut_rounds >= 0")
+        if self.lp_batch_size < 1 or self.lp_cut_rounds < 0 or self.root_cut_rounds < 0:
+            raise OptionError("lp_batch_size must be >= 1, lp_cut_rounds and root_cut_rounds >= 0")
         if self.timeout <= 0 or self.batch_size < 1 or self.max_domains < 1:
             raise OptionError("timeout, batch_size and max_domains must be positive")
         if self.branching not in ("auto", "input", "node"):

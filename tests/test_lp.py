@@ -175,14 +175,14 @@ def test_root_lp_bounds_never_pass_the_known_optima(name):
 
 
 def test_soc_cuts_tighten_the_lp_bound():
-    """min -x - y subject to x^2/z + y^2/z <= 1, z in [1, 1]: the optimum is -sqrt(2); one LP with
+    """min -x - y subject to x^2/z + y^2/z <= 1, z in [1, 1]: the optimum is -sqrt(2); the root's LP with
     the default lines only (no cuts) is much weaker than with five rounds of tangent cuts."""
     m = gv.Model("disc")
     x, y, z = m.var("x", -2, 2), m.var("y", -2, 2), m.var("z", 1, 1)
     m.constrain(gv.quad_over_lin(x, z) + gv.quad_over_lin(y, z) <= 1)
-    plain = m.bound(-x - y, max_explored=1, progress=False, ipopt="off", obbt_rounds=0, lp_cut_rounds=0,
+    plain = m.bound(-x - y, max_explored=1, progress=False, ipopt="off", obbt_rounds=0, root_cut_rounds=0,
                     lagrangian_iterations=0)
-    cut = m.bound(-x - y, max_explored=1, progress=False, ipopt="off", obbt_rounds=0, lp_cut_rounds=5,
+    cut = m.bound(-x - y, max_explored=1, progress=False, ipopt="off", obbt_rounds=0, root_cut_rounds=5,
                   lagrangian_iterations=0)
     assert plain.lower <= cut.lower <= -math.sqrt(2) + 1e-9
     assert cut.lower > plain.lower + 0.5 and cut.lower > -1.6  # -2.25 without cuts, -1.569 with five rounds
@@ -281,7 +281,7 @@ def test_domains_stop_their_cut_rounds_once_pruned(monkeypatch):
     for relation in (f1 - t <= 14, -f1 - t <= -14, f2 - t <= 22, -f2 - t <= -22):
         m.constrain(relation)
     quick = m.bound(t, progress=False, timeout=60)
-    monkeypatch.setattr(LpStage, "going_on", staticmethod(lambda before, now, target, quiet: torch.ones(
+    monkeypatch.setattr(LpStage, "going_on", staticmethod(lambda before, now, target, quiet, patience=2: torch.ones(
         now.shape[0], dtype=torch.bool)))
     full = m.bound(t, progress=False, timeout=60)
     assert quick.status == full.status == "solved" and quick.stats.rounds > 1
@@ -367,3 +367,43 @@ def test_a_cut_round_starts_only_when_it_fits_before_the_deadline(monkeypatch):
     monkeypatch.setattr(bounder, "ELEMENT_SECONDS", 1e-7)
     fitted = m.bound(-x - y, timeout=30.0, progress=False, ipopt="off")
     assert fitted.stats.lp_solved > 0 and fitted.lower <= -math.sqrt(2) + 1e-9
+
+
+def test_root_cut_pool_holds_on_the_root_box_and_floors_the_domains_lps(monkeypatch):
+    """The root's cut pool (bounder.RootPool): every kept row is a lower bound of the constraint row it
+    was cut from at random points of the root box, there are at most about as many as variables (the LP's
+    active rows), and an LP that starts from the pool with the root box's own pass lines alone (no cut round)
+    is as high as the root's after all its cut rounds."""
+    import torch
+
+    from graphver.bab import bounder
+    from graphver.tape.evaluate import evaluate
+
+    m = gv.Model("discs")
+    x, y, z = m.var("x", -2, 2), m.var("y", -2, 2), m.var("z", 0.5, 2)
+    m.constrain(gv.quad_over_lin(x, z) + gv.quad_over_lin(y, z) <= 1)
+    m.constrain(gv.quad_over_lin(x - 1, z) + y**2 <= 1.5)
+    seen = []
+    real = bounder.LpStage.bound_by_lp
+
+    def spy(self, d, linear, deadline):
+        real(self, d, linear, deadline)
+        if self.at_root and self.pool is not None and not seen:
+            seen.append((self, d, linear, d.rows.clone()))
+
+    monkeypatch.setattr(bounder.LpStage, "bound_by_lp", spy)
+    result = m.bound(-x - 2 * y + z, progress=False, ipopt="off", timeout=30)
+    assert result.status == "solved" and seen
+    stage, d, linear, root_rows = seen[0]
+    pool = stage.pool
+    n = d.lower.shape[1]
+    assert 0 < pool.con_coef.shape[0] <= n + 2 * stage.n_rows
+    generator = torch.Generator().manual_seed(0)
+    points = d.lower + (d.upper - d.lower) * torch.rand(2000, n, generator=generator, dtype=d.lower.dtype)
+    values = evaluate(stage.tape, points)[:, stage.n_rows:]  # the constraint rows, in tape output order
+    lines = points @ pool.con_coef.T + pool.con_offset
+    assert bool((lines <= values[:, pool.con_row] + 1e-9).all())
+    stage.at_root, stage.cut_rounds = False, 0
+    d.rows = torch.full_like(d.rows, -math.inf)
+    real(stage, d, linear, math.inf)
+    assert float(d.rows[0, 0]) >= float(root_rows[0, 0]) - 1e-6 * (1 + abs(float(root_rows[0, 0])))

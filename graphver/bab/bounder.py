@@ -43,6 +43,9 @@ from graphver.tape.reach import nonlinear_support
 UNDEFINED_CHECK_BOXES = 128  # boxes per bound call whose points are checked for an undefined, feasible point
 CUT_STALL = 0.01  # a cut round that moves no row by this share of its distance to the target has stalled
 CUT_PATIENCE = 2  # stalled cut rounds in a row after which a domain's cut rounds end
+# the root's: its first rounds' cuts can gain little before the cone's tangents bite (case89: 3 rounds gaining
+# 0.2 % of the gap, then 40 %), and its bound floors every other
+ROOT_CUT_PATIENCE = 5
 ELEMENT_SECONDS = 1e-7  # a cut round's seconds per coefficient of its rows before one is measured (case500: 1.2e-7)
 
 
@@ -145,6 +148,41 @@ class LagrangianStage:
         self.stats.time_lagrangian += time.perf_counter() - start
 
 
+@dataclass
+class RootPool:
+    """The root's cut pool: the linear bounds of the root's last LPs that every domain's LP starts with.
+
+    They were computed on the root box, which holds every domain, so they bound the rows on each of them
+    (a child's own bounds are tighter, but it would need the root's tens of cut rounds to get as many). Kept:
+    every objective variant of each row (a few tens) and the constraint rows with a positive multiplier at
+    some row's last LP (at most about one per variable: the LP's active rows), so a child's LP is at least as
+    high as the root's on the child's box. The second root bound (after OBBT) starts from the first's pool and
+    replaces it with its own."""
+
+    obj_coef: list  # per row: [V, n]
+    obj_offset: list  # per row: [V]
+    con_coef: Tensor  # [P, n]
+    con_offset: Tensor  # [P]
+    con_row: Tensor  # [P]: the constraint row (0 .. K-1, K = outputs - rows) each pool row bounds
+
+    @staticmethod
+    def of(last: list, k: int, p: int, before: "RootPool | None") -> "RootPool | None":
+        """The pool of the root's last LPs (``last[r]``: row r's objective rows, constraint rows, multipliers
+        and bound; the first ``p`` constraint rows are ``before``'s pool); None when some row had no LP or
+        none was certified."""
+        if any(entry is None for entry in last) or not all(math.isfinite(float(entry[5])) for entry in last):
+            return None
+        con_coef, con_offset = last[0][2], last[0][3]
+        used = torch.zeros(con_coef.shape[0], dtype=torch.bool, device=con_coef.device)
+        for _, _, _, _, multipliers, _ in last:
+            used |= multipliers > 0
+        rows = torch.arange(con_coef.shape[0], device=con_coef.device)
+        origin = torch.where(rows < p, before.con_row[rows.clamp(max=max(p - 1, 0))] if p else rows,
+                             (rows - p) % k)
+        return RootPool([entry[0] for entry in last], [entry[1] for entry in last], con_coef[used].clone(),
+                        con_offset[used].clone(), origin[used].clone())
+
+
 class LpStage:
     """LP bounds of every row from the pass's linear bounds and their variants (``graphver.bounds.lp``),
     re-solved with cuts at the LP point; for ``bound``, the split the LP suggests (``lp_branching``)."""
@@ -152,6 +190,7 @@ class LpStage:
     def __init__(self, problem: Problem, tape, options: BabOptions, branching: bool, stats: BabStats):
         self.tape, self.n_rows, self.stats = tape, problem.n_rows, stats
         self.cut_rounds = options.lp_cut_rounds
+        self.root_cut_rounds = options.root_cut_rounds
         self.active = problem.n_constraints > 0 and options.lp_bounds
         self.branching = branching
         self.plan = None
@@ -160,7 +199,9 @@ class LpStage:
         # the row values at which a domain needs no more cut rounds ([rows]; None: none known): set by the
         # engine (the incumbent less the tolerance for ``bound``, the margins' 0 for ``verify``)
         self.target: Callable[[], Tensor] | None = None
-        self.every_round = False  # every cut round for every domain (the root: its bound floors all others)
+        self.at_root = False  # the root's rounds: root_cut_rounds of them (its bound floors all others)
+        # the root's cut pool (``RootPool``): its rows tight at the root's last LPs, valid on every domain
+        self.pool: RootPool | None = None
         self.element_seconds = ELEMENT_SECONDS  # a round's seconds per coefficient, measured by the last round
 
     def output_plan(self):
@@ -197,28 +238,42 @@ class LpStage:
         models = [[None] * batch for _ in range(self.n_rows)]
         active = torch.arange(batch, device=lower.device)  # the domains whose cut rounds go on
         quiet = torch.zeros(batch, dtype=torch.long, device=lower.device)  # their stalled cut rounds in a row
-        for cut_round in range(1 + self.cut_rounds):
+        cut_rounds = self.root_cut_rounds if self.at_root else self.cut_rounds
+        pool = self.pool
+        p = 0 if pool is None else pool.con_coef.shape[0]
+        last: list = [None] * self.n_rows  # at the root: each row's last LP (its rows and multipliers), for the pool
+        for cut_round in range(1 + cut_rounds):
             # a round starts only while its expected seconds fit before the deadline: its dense work (the
             # rows' concatenation, the LP's matrix, the certificate) takes seconds on a 500-bus case
-            elements = len(active) * sum(c.shape[1] for c, _ in variants) * n
+            elements = len(active) * (sum(c.shape[1] for c, _ in variants) + p) * n
             began = time.perf_counter()
             if began + self.element_seconds * elements > deadline:
                 break
-            con_coef = torch.cat([c[active, self.n_rows :] for c, _ in variants], 1)
-            con_offset = torch.cat([o[active, self.n_rows :] for _, o in variants], 1)
+            # the pool's rows come first: a domain's growing LP keeps the rows it was given and adds the new ones
+            con_coef = torch.cat(([pool.con_coef.expand(len(active), -1, -1)] if p else [])
+                                 + [c[active, self.n_rows :] for c, _ in variants], 1)
+            con_offset = torch.cat(([pool.con_offset.expand(len(active), -1)] if p else [])
+                                   + [o[active, self.n_rows :] for _, o in variants], 1)
             bounds = []
             for r in range(self.n_rows):
                 obj_coef = torch.stack([c[active, r] for c, _ in variants], 1)
                 obj_offset = torch.stack([o[active, r] for _, o in variants], 1)
+                if pool is not None:
+                    obj_coef = torch.cat([pool.obj_coef[r].expand(len(active), -1, -1), obj_coef], 1)
+                    obj_offset = torch.cat([pool.obj_offset[r].expand(len(active), -1), obj_offset], 1)
                 row_models = [models[r][b] for b in active.tolist()]
                 bound, found, multipliers = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower[active],
                                                      upper[active], deadline, row_models)
                 for b, model in zip(active.tolist(), row_models):
                     models[r][b] = model
                 bounds.append(bound)
+                if self.at_root:
+                    last[r] = (obj_coef[0], obj_offset[0], con_coef[0], con_offset[0], multipliers[0], bound[0])
                 if r == 0:
                     points[active] = found
-                    summed = multipliers.view(len(active), len(variants), -1).sum(1)
+                    summed = multipliers[:, p:].reshape(len(active), len(variants), -1).sum(1)
+                    if p:  # the pool's multipliers count for the constraint rows they were cut from
+                        summed = summed.index_add(1, pool.con_row, multipliers[:, :p])
                     mu = torch.zeros(batch, summed.shape[1], dtype=lower.dtype, device=lower.device) if mu is None else mu
                     mu[active] = summed
             self.stats.lp_solved += len(active) * self.n_rows
@@ -226,16 +281,15 @@ class LpStage:
             before = best[active]
             now = torch.maximum(before, torch.stack(bounds, 1))
             best[active] = now
-            if cut_round == self.cut_rounds or clock.passed(deadline):
+            if cut_round == cut_rounds or clock.passed(deadline):
                 break
-            if not self.every_round:
-                stalled = None if cut_round == 0 else quiet[active]
-                going = self.going_on(before, now, target, stalled)
-                if stalled is not None:
-                    quiet[active] = stalled
-                active = active[going]
-                if active.numel() == 0:
-                    break
+            stalled = None if cut_round == 0 else quiet[active]
+            going = self.going_on(before, now, target, stalled, ROOT_CUT_PATIENCE if self.at_root else CUT_PATIENCE)
+            if stalled is not None:
+                quiet[active] = stalled
+            active = active[going]
+            if active.numel() == 0:
+                break
             # cuts: the relaxation lines tightest at the LP point (box centre where there is none)
             at = torch.where(torch.isnan(points[active]), lower[active] + (upper[active] - lower[active]) / 2,
                              points[active])
@@ -255,6 +309,8 @@ class LpStage:
             variants.append((full_coef, full_offset))
         if mu is None:
             return  # no round fitted before the deadline
+        if self.at_root and batch == 1 and not bool(result.domain_error[0]):
+            self.pool = RootPool.of(last, self.tape.n_outputs - self.n_rows, p, self.pool) or self.pool
         best = torch.where(result.domain_error[:, None], torch.full_like(best, -math.inf), best)
         d.lp_settled = (best > -math.inf).all(dim=1)
         self.stats.lp_improved += int((best > d.rows).any(dim=1).sum())
@@ -269,10 +325,11 @@ class LpStage:
             d.lp_choice = lp_branching(self.tape, self.support, points, mu, lower, upper, self.root_width, self.n_rows)
 
     @staticmethod
-    def going_on(before: Tensor, now: Tensor, target: Tensor | None, quiet: Tensor | None) -> Tensor:
+    def going_on(before: Tensor, now: Tensor, target: Tensor | None, quiet: Tensor | None,
+                 patience: int = CUT_PATIENCE) -> Tensor:
         """[A]: the domains whose next cut round may pay, from their row bounds before and after this round
         ([A, rows]). A domain stops when every row reached its target (pruned whatever the cuts add), or when
-        ``CUT_PATIENCE`` cut rounds in a row moved no unfinished row by ``CUT_STALL`` of its distance to the
+        ``patience`` cut rounds in a row moved no unfinished row by ``CUT_STALL`` of its distance to the
         target (of 1 + |bound| where there is no finite target): a round's cut at the LP point can gain
         nothing and the next one much (a disc's tangents). ``quiet`` [A]: the stalled rounds in a row so far,
         updated in place (None after the first LP, which has no cut). A domain where some row has no bound
@@ -285,7 +342,7 @@ class LpStage:
             scale = torch.minimum(scale, torch.where(torch.isfinite(target), target - now, scale))
         gained = (((now - before) > CUT_STALL * scale) | ~torch.isfinite(now)) & unfinished
         quiet.copy_(torch.where(gained.any(dim=1), torch.zeros_like(quiet), quiet + 1))
-        return unfinished.any(dim=1) & (quiet < CUT_PATIENCE)
+        return unfinished.any(dim=1) & (quiet < patience)
 
 
 class DomainBounder:
@@ -310,14 +367,14 @@ class DomainBounder:
             self.lagrangian.active, self.lp.active = saved
 
     @contextmanager
-    def every_cut_round(self):
-        """Within: the LP stage runs all its cut rounds on every domain (the root's bounds)."""
-        saved = self.lp.every_round
-        self.lp.every_round = True
+    def root_cut_rounds(self):
+        """Within: the LP stage runs up to ``root_cut_rounds`` cut rounds (the root's bounds)."""
+        saved = self.lp.at_root
+        self.lp.at_root = True
         try:
             yield
         finally:
-            self.lp.every_round = saved
+            self.lp.at_root = saved
 
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, alphas: Tensor | None,
               method: str, deadline: float, prior: tuple[Tensor, Tensor] | None = None) -> DomainBounds:

@@ -216,7 +216,7 @@ class Engine:
         split_lo = torch.full((1, k), -math.inf, dtype=self.dtype, device=self.device)
         split_hi = torch.full((1, k), math.inf, dtype=self.dtype, device=self.device)
         depth = torch.zeros(1, dtype=torch.long, device=self.device)
-        with self.bounder.every_cut_round():
+        with self.bounder.root_cut_rounds():
             root = self.splitter.bound(lower, upper, split_lo, split_hi, depth, None, None, None, method, deadline)
         if len(root):  # the root's bound is proven for the whole box (what OBBT removed is in pruned_min)
             bound = float(root.lower_bound.min())
