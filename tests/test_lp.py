@@ -107,7 +107,7 @@ def test_wrong_lp_duals_cost_tightness_never_soundness(monkeypatch):
     rng = np.random.default_rng(12)
     data = random_relaxation(rng, 16, 2, 5, 3)
 
-    def garbage(obj_coef, obj_offset, con_coef, con_offset, lower, upper, model=None, deadline=None):
+    def garbage(obj_coef, obj_offset, con_coef, con_offset, lower, upper, model=None, deadline=None, constraints=None):
         v, k = obj_coef.shape[0], con_coef.shape[0]
         return "optimal", dyadic_weights(rng.random(v)), rng.random(k) * 100, rng.random(lower.shape[0])
 

@@ -115,15 +115,14 @@ class DomainLp:
         self.objective_rows = np.zeros(0, dtype=np.int64)
         self.constraint_rows = np.zeros(0, dtype=np.int64)
 
-    def extend(self, obj_coef, obj_offset, con_coef, con_offset) -> None:
-        """Add the rows not given before (all of them: adding only the rows that cut off the last LP point
-        saved a fifth of the LP time on an 89-bus ACOPF root and lost 0.2 % of its bound)."""
-        v0, k0 = len(self.objective_rows), len(self.constraint_rows)
-        new_obj, new_con = obj_coef[v0:], con_coef[k0:]
-        keep = usable_rows(new_con, con_offset[k0:])
+    def extend(self, new_obj, new_obj_offset, new_con, new_con_offset) -> None:
+        """Add rows not given before: the new objective variants and constraint rows, in order (all of them:
+        adding only the rows that cut off the last LP point saved a fifth of the LP time on an 89-bus ACOPF
+        root and lost 0.2 % of its bound)."""
+        keep = usable_rows(new_con, new_con_offset)
         first = self.lp.rows
         a_ub = np.block([[new_obj, -np.ones((len(new_obj), 1))], [new_con[keep], np.zeros((int(keep.sum()), 1))]])
-        self.lp.add(a_ub, np.concatenate([-obj_offset[v0:], -con_offset[k0:][keep]]))
+        self.lp.add(a_ub, np.concatenate([-new_obj_offset, -new_con_offset[keep]]))
         self.objective_rows = np.concatenate([self.objective_rows, first + np.arange(len(new_obj))])
         rows = np.full(len(new_con), -1, dtype=np.int64)
         rows[keep] = first + len(new_obj) + np.arange(int(keep.sum()))
@@ -132,22 +131,22 @@ class DomainLp:
 
 def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray, con_offset: np.ndarray,
              lower: np.ndarray, upper: np.ndarray, model: DomainLp | None = None,
-             deadline: float | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
+             deadline: float | None = None, constraints=None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
     """One domain's LP. Returns (status, objective weights [V], constraint multipliers [K], LP point or None);
     status "optimal", "infeasible" (the multipliers are then phase one's, the weights zero) or "failed".
-    ``model``: the domain's LP of the earlier cut rounds, extended by the new rows and re-solved from its
-    basis (the first V' objective and K' constraint rows must be the ones it was given before). HiGHS stops
-    at ``deadline`` (then "failed")."""
+    ``model``: the domain's LP of the earlier cut rounds; the rows given are then only the new ones (objective
+    variants and constraint rows not given before), added to it and re-solved from its basis, V and K count
+    all rows so far, and ``constraints()`` returns all the constraint rows (coef, offset) for phase one.
+    HiGHS stops at ``deadline`` (then "failed")."""
     from graphver.bounds.highs import solve_le
 
-    v, n = obj_coef.shape
-    k = con_coef.shape[0]
-    keep = usable_rows(con_coef, con_offset)
+    n = obj_coef.shape[1]
     low, high = np.append(lower, -np.inf), np.append(upper, np.inf)
     cost = np.zeros(n + 1)
     cost[-1] = 1.0
-    mu = np.zeros(k)
     if model is None:
+        v, k = obj_coef.shape[0], con_coef.shape[0]
+        keep = usable_rows(con_coef, con_offset)
         a_ub = np.block([[obj_coef, -np.ones((v, 1))], [con_coef[keep], np.zeros((int(keep.sum()), 1))]])
         b_ub = np.concatenate([-obj_offset, -con_offset[keep]])
         answer = solve_le(cost, a_ub, b_ub, low, high, deadline)
@@ -157,12 +156,19 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
         model.extend(obj_coef, obj_offset, con_coef, con_offset)
         answer = model.lp.solve(deadline)
         objective_rows, constraint_rows = model.objective_rows, model.constraint_rows
+        v, k = len(objective_rows), len(constraint_rows)
+    mu = np.zeros(k)
     if answer.status == "optimal":
         duals = np.maximum(-answer.duals, 0.0)
         used = constraint_rows >= 0
         mu[used] = duals[constraint_rows[used]]
         return "optimal", dyadic_weights(duals[objective_rows]), mu, answer.x[:n]
-    if answer.status != "infeasible" or not keep.any():
+    if answer.status != "infeasible":
+        return "failed", np.zeros(v), mu, None
+    if model is not None:
+        con_coef, con_offset = constraints()
+    keep = usable_rows(con_coef, con_offset)
+    if not keep.any():
         return "failed", np.zeros(v), mu, None
     # phase one: min s subject to c_kv <= s; its duals sum to 1 and certify infeasibility when s* > 0
     a_ub = np.hstack([con_coef[keep], -np.ones((int(keep.sum()), 1))])
@@ -186,7 +192,7 @@ def lp_lower(obj_coef: Tensor, obj_offset: Tensor, con_coef: Tensor, con_offset:
     batch, v, n = obj_coef.shape
     k = con_coef.shape[1]
     to_np = lambda t: t.detach().cpu().double().numpy()  # noqa: E731
-    oc, oo, cc, co, lo, hi = map(to_np, (obj_coef, obj_offset, con_coef, con_offset, lower, upper))
+    lo, hi = to_np(lower), to_np(upper)
     weights = np.zeros((batch, v))
     mu = np.zeros((batch, k))
     points = np.full((batch, n), np.nan)
@@ -197,29 +203,40 @@ def lp_lower(obj_coef: Tensor, obj_offset: Tensor, con_coef: Tensor, con_offset:
             failed[b:] = True
             break
         model = None
+        v0 = k0 = 0  # the rows a domain's LP already has: only the new ones are converted and added
         if models is not None:
             if models[b] is None:
                 models[b] = DomainLp(n, lo[b], hi[b])
             model = models[b]
-        status, weights[b], mu[b], point = solve_lp(oc[b], oo[b], cc[b], co[b], lo[b], hi[b], model, deadline)
+            v0, k0 = len(model.objective_rows), len(model.constraint_rows)
+        status, weights[b], mu[b], point = solve_lp(
+            to_np(obj_coef[b, v0:]), to_np(obj_offset[b, v0:]), to_np(con_coef[b, k0:]), to_np(con_offset[b, k0:]),
+            lo[b], hi[b], model, deadline, constraints=lambda b=b: (to_np(con_coef[b]), to_np(con_offset[b])))
         infeasible[b] = status == "infeasible"
         failed[b] = status == "failed"
         if point is not None:
             points[b] = point
     options = dict(dtype=obj_coef.dtype, device=obj_coef.device)
-    multipliers = torch.as_tensor(np.concatenate([weights, mu], axis=1), **options)[:, None, :]
+    # the certificate needs only the rows some domain's LP put a multiplier on (a zero multiplier adds an exact
+    # zero to the combination and to its rounding slack): on an ACOPF domain, a few hundred of thousands
+    taken = np.nonzero((weights != 0).any(axis=0))[0]
+    used = np.nonzero((mu != 0).any(axis=0))[0]
+    obj_taken = torch.as_tensor(taken, device=obj_coef.device)
+    con_used = torch.as_tensor(used, device=obj_coef.device)
+    multipliers = torch.as_tensor(np.concatenate([weights[:, taken], mu[:, used]], axis=1), **options)[:, None, :]
     # row 0 is zero: the objective enters through its weighted variants, the constraints through mu
     zero_coef = torch.zeros(batch, 1, n, **options)
     zero_offset = torch.zeros(batch, 1, **options)
-    coef = torch.nan_to_num(torch.cat([zero_coef, obj_coef, con_coef], 1), nan=0.0, posinf=0.0, neginf=0.0)
-    offset = torch.cat([zero_offset, obj_offset, con_offset], 1)
+    raw_coef = torch.cat([zero_coef, obj_coef.index_select(1, obj_taken), con_coef.index_select(1, con_used)], 1)
+    offset = torch.cat([zero_offset, obj_offset.index_select(1, obj_taken), con_offset.index_select(1, con_used)], 1)
+    coef = torch.nan_to_num(raw_coef, nan=0.0, posinf=0.0, neginf=0.0)
     unusable = ~(torch.isfinite(offset) & (offset.abs() < LARGEST))
-    unusable |= ~(torch.isfinite(torch.cat([zero_coef, obj_coef, con_coef], 1)).all(dim=2))
+    unusable |= ~(torch.isfinite(raw_coef).all(dim=2))
     multipliers = torch.where(unusable[:, None, 1:], torch.zeros_like(multipliers), multipliers)
     offset = torch.where(unusable, torch.zeros_like(offset), offset)
     bound = combined_lower(multipliers, coef, offset, lower, upper, 1)[:, 0]
     # a weight on an unusable objective row was zeroed above: the weights no longer sum to 1
-    lost = (unusable[:, 1 : 1 + v] & torch.as_tensor(weights > 0, device=obj_coef.device)).any(dim=1)
+    lost = (unusable[:, 1 : 1 + len(taken)] & torch.as_tensor(weights[:, taken] > 0, device=obj_coef.device)).any(dim=1)
     proven_empty = torch.as_tensor(infeasible, device=obj_coef.device) & (bound > 0)
     bound = torch.where(torch.as_tensor(infeasible | failed, device=obj_coef.device) | lost,
                         torch.full_like(bound, -math.inf), bound)
