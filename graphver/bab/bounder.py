@@ -229,7 +229,8 @@ class LpStage:
         batch, n = lower.shape
         q = self.tape.n_outputs
         variants = [(linear.input_coef[:, :q], linear.offset[:, :q])]
-        variants += relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi, deadline=deadline)
+        variants += [self.without_repeats(variants[0], variant) for variant in
+                     relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi, deadline=deadline)]
         best = torch.full((batch, self.n_rows), -math.inf, dtype=lower.dtype, device=lower.device)
         points = torch.full((batch, n), math.nan, dtype=lower.dtype, device=lower.device)
         mu = None  # [B, constraint rows]: the multipliers of the last LP of each domain, summed over variants
@@ -306,7 +307,7 @@ class LpStage:
             full_coef = torch.zeros(batch, *coef.shape[1:], dtype=coef.dtype, device=coef.device)
             full_offset = torch.zeros(batch, *offset.shape[1:], dtype=offset.dtype, device=offset.device)
             full_coef[active], full_offset[active] = coef, offset
-            variants.append((full_coef, full_offset))
+            variants.append(self.without_repeats(variants[0], (full_coef, full_offset)))
         if mu is None:
             return  # no round fitted before the deadline
         if self.at_root and batch == 1 and not bool(result.domain_error[0]):
@@ -323,6 +324,19 @@ class LpStage:
             if self.support is None:
                 self.support = nonlinear_support(self.tape).to(self.tape.device)
             d.lp_choice = lp_branching(self.tape, self.support, points, mu, lower, upper, self.root_width, self.n_rows)
+
+    def without_repeats(self, first: tuple[Tensor, Tensor], variant: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """``variant`` with its constraint rows that equal ``first``'s (rows without a nonlinear relaxation,
+        such as an ACOPF's balances in the lifted variables: 204 of case30's 551 rows in every variant) marked
+        unusable (offset NaN: left out of the LP, no multiplier), so that no LP holds the same row many times."""
+        coef, offset = variant
+        k = self.n_rows
+        same = (coef[:, k:] == first[0][:, k:]).all(dim=2) & (offset[:, k:] == first[1][:, k:])
+        if not bool(same.any()):
+            return variant
+        offset = offset.clone()
+        offset[:, k:] = torch.where(same, torch.full_like(offset[:, k:], math.nan), offset[:, k:])
+        return coef, offset
 
     @staticmethod
     def going_on(before: Tensor, now: Tensor, target: Tensor | None, quiet: Tensor | None,
