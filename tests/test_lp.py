@@ -407,3 +407,30 @@ def test_root_cut_pool_holds_on_the_root_box_and_floors_the_domains_lps(monkeypa
     d.rows = torch.full_like(d.rows, -math.inf)
     real(stage, d, linear, math.inf)
     assert float(d.rows[0, 0]) >= float(root_rows[0, 0]) - 1e-6 * (1 + abs(float(root_rows[0, 0])))
+
+
+def test_repeated_linear_rows_are_left_out_of_the_lp_with_the_same_bound(monkeypatch):
+    """Constraint rows without a nonlinear relaxation have the same linear bound in every variant: they enter
+    the LP once (LpStage.without_repeats), and the root's LP bound is the one with every copy."""
+    from graphver.bab import bounder
+    from graphver.bounds import highs
+
+    m = gv.Model("mixed")
+    x, y, z = m.var("x", -2, 2), m.var("y", -2, 2), m.var("z", 0, 3)
+    m.constrain(x + 2 * y - z <= 1)
+    m.constrain(x - y + z <= 2.5)
+    m.constrain(x * y + z**2 <= 2)
+    rows = []
+    real_add = highs.GrowingLp.add
+    monkeypatch.setattr(highs.GrowingLp, "add", lambda self, a, b: (rows.append(len(b)), real_add(self, a, b))[1])
+
+    def root(**options):
+        rows.clear()
+        result = m.bound(x - y - z, max_explored=1, progress=False, ipopt="off", obbt_rounds=0, **options)
+        return result.lower, sum(rows)
+
+    once, fewer = root()
+    monkeypatch.setattr(bounder.LpStage, "without_repeats", lambda self, first, variant: variant)
+    every, more = root()
+    assert fewer < more
+    assert once == pytest.approx(every, rel=1e-9, abs=1e-9)
