@@ -434,3 +434,30 @@ def test_repeated_linear_rows_are_left_out_of_the_lp_with_the_same_bound(monkeyp
     every, more = root()
     assert fewer < more
     assert once == pytest.approx(every, rel=1e-9, abs=1e-9)
+
+
+def test_row_blocks_read_as_their_concatenation():
+    """RowBlocks (the LP stage's constraint rows, one block per cut round, a shared block of batch 1 first)
+    gives each chosen domain's rows from any start, and any chosen rows of every domain, exactly as the
+    concatenated tensor would."""
+    import torch
+
+    from graphver.bounds.lp import RowBlocks
+
+    g = torch.Generator().manual_seed(3)
+    shared = (torch.randn(1, 2, 4, generator=g, dtype=torch.float64), torch.randn(1, 2, generator=g, dtype=torch.float64))
+    blocks = [(torch.randn(5, k, 4, generator=g, dtype=torch.float64), torch.randn(5, k, generator=g, dtype=torch.float64))
+              for k in (3, 0, 2)]
+    index = torch.tensor([4, 1, 2])
+    rows = RowBlocks([shared] + blocks, index)
+    whole_coef = torch.cat([shared[0].expand(5, -1, -1)] + [c for c, _ in blocks], 1)[index]
+    whole_offset = torch.cat([shared[1].expand(5, -1)] + [o for _, o in blocks], 1)[index]
+    assert rows.k == 7
+    for b in range(3):
+        for start in (0, 1, 2, 4, 5, 7):
+            coef, offset = rows.domain(b, start)
+            assert torch.equal(coef, whole_coef[b, start:]) and torch.equal(offset, whole_offset[b, start:])
+    for chosen in ([0, 3, 6], [1], [], [2, 3, 4, 5]):
+        picked = torch.tensor(chosen, dtype=torch.long)
+        coef, offset = rows.select(picked, 3)
+        assert torch.equal(coef, whole_coef[:, picked]) and torch.equal(offset, whole_offset[:, picked])

@@ -33,7 +33,7 @@ from graphver.bab.problem import Problem
 from graphver.bounds.fbbt import fbbt
 from graphver.bounds.ibp import DomainMarks, NodeSplits, argument_bounds, domain_error_text, forward_bounds
 from graphver.bounds.lagrangian import lagrangian_lower, lp_duals
-from graphver.bounds.lp import lp_lower, point_variant, relaxation_variants
+from graphver.bounds.lp import RowBlocks, lp_lower, point_variant, relaxation_variants
 from graphver.bounds.plan import plan_for
 from graphver.options import BabOptions
 from graphver.report.results import BabStats
@@ -251,10 +251,8 @@ class LpStage:
             if began + self.element_seconds * elements > deadline:
                 break
             # the pool's rows come first: a domain's growing LP keeps the rows it was given and adds the new ones
-            con_coef = torch.cat(([pool.con_coef.expand(len(active), -1, -1)] if p else [])
-                                 + [c[active, self.n_rows :] for c, _ in variants], 1)
-            con_offset = torch.cat(([pool.con_offset.expand(len(active), -1)] if p else [])
-                                   + [o[active, self.n_rows :] for _, o in variants], 1)
+            constraints = RowBlocks(([(pool.con_coef[None], pool.con_offset[None])] if p else [])
+                                    + [(c[:, self.n_rows :], o[:, self.n_rows :]) for c, o in variants], active)
             bounds = []
             for r in range(self.n_rows):
                 obj_coef = torch.stack([c[active, r] for c, _ in variants], 1)
@@ -263,13 +261,13 @@ class LpStage:
                     obj_coef = torch.cat([pool.obj_coef[r].expand(len(active), -1, -1), obj_coef], 1)
                     obj_offset = torch.cat([pool.obj_offset[r].expand(len(active), -1), obj_offset], 1)
                 row_models = [models[r][b] for b in active.tolist()]
-                bound, found, multipliers = lp_lower(obj_coef, obj_offset, con_coef, con_offset, lower[active],
+                bound, found, multipliers = lp_lower(obj_coef, obj_offset, constraints, None, lower[active],
                                                      upper[active], deadline, row_models)
                 for b, model in zip(active.tolist(), row_models):
                     models[r][b] = model
                 bounds.append(bound)
                 if self.at_root:
-                    last[r] = (obj_coef[0], obj_offset[0], con_coef[0], con_offset[0], multipliers[0], bound[0])
+                    last[r] = (obj_coef[0], obj_offset[0], *constraints.domain(0), multipliers[0], bound[0])
                 if r == 0:
                     points[active] = found
                     summed = multipliers[:, p:].reshape(len(active), len(variants), -1).sum(1)
