@@ -461,3 +461,40 @@ def test_row_blocks_read_as_their_concatenation():
         picked = torch.tensor(chosen, dtype=torch.long)
         coef, offset = rows.select(picked, 3)
         assert torch.equal(coef, whole_coef[:, picked]) and torch.equal(offset, whole_offset[:, picked])
+
+
+def test_domains_hand_their_tight_cuts_to_their_children(monkeypatch):
+    """A domain's cuts (the constraint rows tight at its last LP, LpStage.domain_cuts) reach its children
+    (Domains.cut_*), and every one a child receives is a lower bound of the constraint row it names at random
+    points of the child's box; the run still proves the optimum."""
+    import torch
+
+    from graphver.bab import bounder
+    from graphver.tape.evaluate import evaluate
+
+    m = gv.Model("discs")
+    x, y, z = m.var("x", -2, 2), m.var("y", -2, 2), m.var("z", 0.5, 2)
+    m.constrain(gv.quad_over_lin(x, z) + gv.quad_over_lin(y, z) <= 1)
+    m.constrain(x * y + z**2 <= 2)
+    seen = []
+    real = bounder.LpStage.bound_by_lp
+
+    def spy(self, d, linear, deadline):
+        if d.inherited is not None:
+            seen.append((self, d.lower.clone(), d.upper.clone(), *[t.clone() for t in d.inherited]))
+        real(self, d, linear, deadline)
+
+    monkeypatch.setattr(bounder.LpStage, "bound_by_lp", spy)
+    result = m.bound(x * y - x - 2 * y + z, progress=False, ipopt="off", timeout=60)
+    assert result.status == "solved"
+    assert seen and any(bool(torch.isfinite(offset).any()) for *_, offset, _ in seen)
+    generator = torch.Generator().manual_seed(1)
+    for stage, lower, upper, coef, offset, row in seen[:20]:
+        assert coef.shape[1] == stage.keep_cuts <= lower.shape[1] + 1
+        for b in range(lower.shape[0]):
+            usable = torch.isfinite(offset[b])
+            points = lower[b] + (upper[b] - lower[b]) * torch.rand(500, lower.shape[1], generator=generator,
+                                                                   dtype=lower.dtype)
+            values = evaluate(stage.tape, points)[:, stage.n_rows:]
+            lines = points @ coef[b, usable].T + offset[b, usable]
+            assert bool((lines <= values[:, row[b, usable]] + 1e-9).all())

@@ -46,6 +46,8 @@ CUT_PATIENCE = 2  # stalled cut rounds in a row after which a domain's cut round
 # the root's: its first rounds' cuts can gain little before the cone's tangents bite (case89: 3 rounds gaining
 # 0.2 % of the gap, then 40 %), and its bound floors every other
 ROOT_CUT_PATIENCE = 5
+MAX_CUT_NUMBERS = 2**15  # coefficients of the cuts a domain stores for its children (256 KB in float64)
+MIN_CUTS = 16  # fewer cuts than this per domain are not worth storing
 ELEMENT_SECONDS = 1e-7  # a cut round's seconds per coefficient of its rows before one is measured (case500: 1.2e-7)
 
 
@@ -63,6 +65,8 @@ class DomainBounds:
     lp_choice: tuple | None = None  # (variable [B], point [B]) where the LP suggests a split (-1: none)
     lp_settled: Tensor | None = None  # [B] every row got a certified LP bound (None: no LP ran)
     candidates: list = field(default_factory=list)  # (points [P, n], source) found while bounding
+    inherited: tuple | None = None  # the parents' cuts (coef [B, C, n], offset [B, C], row [B, C]), or None
+    cuts: tuple | None = None  # the domains' own cuts for their children (same layout), or None
 
 
 class FbbtStage:
@@ -202,6 +206,10 @@ class LpStage:
         self.at_root = False  # the root's rounds: root_cut_rounds of them (its bound floors all others)
         # the root's cut pool (``RootPool``): its rows tight at the root's last LPs, valid on every domain
         self.pool: RootPool | None = None
+        # cuts a domain hands to its children: at most n + 1 (an LP's active rows: its columns are x and t),
+        # within MAX_CUT_NUMBERS coefficients per domain (none when fewer than MIN_CUTS of them fit)
+        cap = min(tape.n_inputs + 1, MAX_CUT_NUMBERS // max(1, tape.n_inputs))
+        self.keep_cuts = cap if self.active and cap >= min(tape.n_inputs + 1, MIN_CUTS) else 0
         self.element_seconds = ELEMENT_SECONDS  # a round's seconds per coefficient, measured by the last round
 
     def output_plan(self):
@@ -242,17 +250,20 @@ class LpStage:
         cut_rounds = self.root_cut_rounds if self.at_root else self.cut_rounds
         pool = self.pool
         p = 0 if pool is None else pool.con_coef.shape[0]
+        inherited = d.inherited
+        c = 0 if inherited is None else inherited[0].shape[1]
+        skip = p + c  # the pool's rows, then the parent's cuts, come before the variants' rows
+        final_mu: dict[int, Tensor] = {}  # each domain's multipliers at its last LP (summed over the rows)
         last: list = [None] * self.n_rows  # at the root: each row's last LP (its rows and multipliers), for the pool
         for cut_round in range(1 + cut_rounds):
             # a round starts only while its expected seconds fit before the deadline: its dense work (the
             # rows' concatenation, the LP's matrix, the certificate) takes seconds on a 500-bus case
-            elements = len(active) * (sum(c.shape[1] for c, _ in variants) + p) * n
+            elements = len(active) * (sum(coef.shape[1] for coef, _ in variants) + skip) * n
             began = time.perf_counter()
             if began + self.element_seconds * elements > deadline:
                 break
             # the pool's rows come first: a domain's growing LP keeps the rows it was given and adds the new ones
-            constraints = RowBlocks(([(pool.con_coef[None], pool.con_offset[None])] if p else [])
-                                    + [(c[:, self.n_rows :], o[:, self.n_rows :]) for c, o in variants], active)
+            constraints = RowBlocks(self.constraint_blocks(pool, inherited, variants), active)
             bounds = []
             for r in range(self.n_rows):
                 obj_coef = torch.stack([c[active, r] for c, _ in variants], 1)
@@ -268,13 +279,18 @@ class LpStage:
                 bounds.append(bound)
                 if self.at_root:
                     last[r] = (obj_coef[0], obj_offset[0], *constraints.domain(0), multipliers[0], bound[0])
+                round_mu = multipliers if r == 0 else round_mu + multipliers
                 if r == 0:
                     points[active] = found
-                    summed = multipliers[:, p:].reshape(len(active), len(variants), -1).sum(1)
-                    if p:  # the pool's multipliers count for the constraint rows they were cut from
+                    summed = multipliers[:, skip:].reshape(len(active), len(variants), -1).sum(1)
+                    if p:  # the pool's and the cuts' multipliers count for the constraint rows they were cut from
                         summed = summed.index_add(1, pool.con_row, multipliers[:, :p])
+                    if c:
+                        summed = summed.scatter_add(1, inherited[2][active], multipliers[:, p:skip])
                     mu = torch.zeros(batch, summed.shape[1], dtype=lower.dtype, device=lower.device) if mu is None else mu
                     mu[active] = summed
+            for i, b in enumerate(active.tolist()):
+                final_mu[b] = round_mu[i]
             self.stats.lp_solved += len(active) * self.n_rows
             self.element_seconds = (time.perf_counter() - began) / max(1, elements)
             before = best[active]
@@ -308,6 +324,9 @@ class LpStage:
             variants.append(self.without_repeats(variants[0], (full_coef, full_offset)))
         if mu is None:
             return  # no round fitted before the deadline
+        if self.keep_cuts:
+            d.cuts = self.domain_cuts(RowBlocks(self.constraint_blocks(pool, inherited, variants)), final_mu,
+                                      pool, inherited, batch, n, lower)
         if self.at_root and batch == 1 and not bool(result.domain_error[0]):
             self.pool = RootPool.of(last, self.tape.n_outputs - self.n_rows, p, self.pool) or self.pool
         best = torch.where(result.domain_error[:, None], torch.full_like(best, -math.inf), best)
@@ -322,6 +341,42 @@ class LpStage:
             if self.support is None:
                 self.support = nonlinear_support(self.tape).to(self.tape.device)
             d.lp_choice = lp_branching(self.tape, self.support, points, mu, lower, upper, self.root_width, self.n_rows)
+
+    def constraint_blocks(self, pool: "RootPool | None", inherited: tuple | None, variants: list) -> list:
+        """The constraint rows of the LPs in their order: the root's pool, the parent's cuts, each variant's."""
+        blocks = [(pool.con_coef[None], pool.con_offset[None])] if pool is not None else []
+        if inherited is not None:
+            blocks.append((inherited[0], inherited[1]))
+        return blocks + [(coef[:, self.n_rows :], offset[:, self.n_rows :]) for coef, offset in variants]
+
+    def domain_cuts(self, rows: RowBlocks, final_mu: dict, pool, inherited, batch: int, n: int, like: Tensor) -> tuple:
+        """Each domain's cuts for its children: the constraint rows of its last LP with the largest positive
+        multipliers, at most ``keep_cuts`` (padded with unusable rows: zero coefficients, offset NaN)."""
+        cap = self.keep_cuts
+        coef = torch.zeros(batch, cap, n, dtype=like.dtype, device=like.device)
+        offset = torch.full((batch, cap), math.nan, dtype=like.dtype, device=like.device)
+        origin = torch.zeros(batch, cap, dtype=torch.long, device=like.device)
+        p = 0 if pool is None else pool.con_coef.shape[0]
+        c = 0 if inherited is None else inherited[0].shape[1]
+        k = self.tape.n_outputs - self.n_rows
+        if inherited is not None:  # a domain whose LP failed passes its parent's cuts on
+            coef[:, :c], offset[:, :c], origin[:, :c] = inherited[0][:, :cap], inherited[1][:, :cap], inherited[2][:, :cap]
+        for b, mu in final_mu.items():
+            positive = torch.nonzero(mu > 0).flatten()
+            if positive.numel() == 0:
+                continue
+            coef[b], offset[b], origin[b] = 0.0, math.nan, 0
+            chosen = positive[torch.argsort(mu[positive], descending=True)[:cap]].sort().values
+            all_coef, all_offset = rows.domain(b)
+            count = chosen.numel()
+            coef[b, :count], offset[b, :count] = all_coef[chosen], all_offset[chosen]
+            where = torch.where(chosen < p, pool.con_row[chosen.clamp(max=max(p - 1, 0))] if p else chosen,
+                                (chosen - p - c) % k)
+            if c:
+                from_parent = (chosen >= p) & (chosen < p + c)
+                where = torch.where(from_parent, inherited[2][b, (chosen - p).clamp(0, c - 1)], where)
+            origin[b, :count] = where
+        return coef, offset, origin
 
     def without_repeats(self, first: tuple[Tensor, Tensor], variant: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         """``variant`` with its constraint rows that equal ``first``'s (rows without a nonlinear relaxation,
@@ -389,10 +444,11 @@ class DomainBounder:
             self.lp.at_root = saved
 
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, alphas: Tensor | None,
-              method: str, deadline: float, prior: tuple[Tensor, Tensor] | None = None) -> DomainBounds:
+              method: str, deadline: float, prior: tuple[Tensor, Tensor] | None = None,
+              cuts: tuple | None = None) -> DomainBounds:
         start = time.perf_counter()
         empty = torch.zeros(lower.shape[0], dtype=torch.bool, device=lower.device)
-        d = DomainBounds(lower, upper, split_lo, split_hi, empty)
+        d = DomainBounds(lower, upper, split_lo, split_hi, empty, inherited=cuts)
         self.fbbt.run(d)
         self.passes.run(d, method, alphas, deadline, prior)
         self.stats.time_bound += time.perf_counter() - start

@@ -32,6 +32,11 @@ class Domains:
     alphas: Tensor  # [D, A] optimised relaxation parameters inherited by the children (A = 0 without alpha)
     prior_lo: Tensor  # [D, R] intervals of the refined nodes (graphver.bounds.ibp.refined_nodes) on the domain,
     prior_hi: Tensor  # inherited by the children (R = 0: not kept)
+    # the domain's cuts (``LpStage``): linear bounds of constraint rows tight at its last LP, valid on the
+    # domain and so on its children, which start their LPs with them (C = 0: none; padding rows: offset NaN)
+    cut_coef: Tensor  # [D, C, n]
+    cut_offset: Tensor  # [D, C]
+    cut_row: Tensor  # [D, C] long: the constraint row (0 .. outputs - rows - 1) each cut bounds
 
     def __len__(self) -> int:
         return int(self.lower_bound.shape[0])

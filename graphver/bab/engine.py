@@ -217,7 +217,8 @@ class Engine:
         split_hi = torch.full((1, k), math.inf, dtype=self.dtype, device=self.device)
         depth = torch.zeros(1, dtype=torch.long, device=self.device)
         with self.bounder.root_cut_rounds():
-            root = self.splitter.bound(lower, upper, split_lo, split_hi, depth, None, None, None, method, deadline)
+            root = self.splitter.bound(lower, upper, split_lo, split_hi, depth, None, None, None, None, None, None, method,
+                                       deadline)
         if len(root):  # the root's bound is proven for the whole box (what OBBT removed is in pruned_min)
             bound = float(root.lower_bound.min())
             self.unfiled_lower = max(self.unfiled_lower, -math.inf if math.isnan(bound) else bound)

@@ -10,6 +10,7 @@ that is better.
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -43,14 +44,15 @@ class Splitter:
         self.inherit = self.refined.numel() <= MAX_INHERITED_NODES
 
     def bound(self, lower: Tensor, upper: Tensor, split_lo: Tensor, split_hi: Tensor, depth: Tensor,
-              alphas: Tensor | None, prior_lo: Tensor | None, prior_hi: Tensor | None, method: str,
-              deadline: float | None = None) -> Domains:
+              alphas: Tensor | None, prior_lo: Tensor | None, prior_hi: Tensor | None, cut_coef: Tensor | None,
+              cut_offset: Tensor | None, cut_row: Tensor | None, method: str, deadline: float | None = None) -> Domains:
         """Bound a batch of domains (warm-starting alpha from ``alphas``, intersecting the refined nodes with
         the ``prior_*`` intervals when given) and decide each one's next split; ``deadline`` (default: the
         run's) is checked inside the passes (``graphver.clock``)."""
         prior = (prior_lo, prior_hi) if prior_lo is not None and prior_lo.shape[1] else None
+        cuts = (cut_coef, cut_offset, cut_row) if cut_coef is not None and cut_coef.shape[1] else None
         d = self.bounder.bound(lower, upper, split_lo, split_hi, alphas, method,
-                               self.deadline if deadline is None else deadline, prior)
+                               self.deadline if deadline is None else deadline, prior, cuts)
         self.found.extend(d.candidates)
         rows = d.rows
         proven = self.goal.proven(rows) & ~d.empty
@@ -67,8 +69,18 @@ class Splitter:
         if kept is None or kept.shape[0] != d.lower.shape[0]:
             kept = torch.zeros(d.lower.shape[0], 0, dtype=d.lower.dtype, device=d.lower.device)
         refined = self.refined if self.inherit else self.refined[:0]
+        if d.cuts is not None:
+            cut_coef, cut_offset, cut_row = d.cuts
+        elif cuts is None:  # no LP ran (and no parent's cuts): unusable rows, as many as every domain has
+            batch, n = d.lower.shape
+            keep = self.bounder.lp.keep_cuts
+            cut_coef = torch.zeros(batch, keep, n, dtype=d.lower.dtype, device=d.lower.device)
+            cut_offset = torch.full((batch, keep), math.nan, dtype=d.lower.dtype, device=d.lower.device)
+            cut_row = torch.zeros(batch, keep, dtype=torch.long, device=d.lower.device)
+        # else: the parent's cuts (valid on the child) pass on
         return Domains(d.lower, d.upper, split_lo, split_hi, lower_bound, proven, depth, self.goal.binding_row(rows),
-                       *choice, kept.to(d.lower.device), d.passed.lo[:, refined], d.passed.hi[:, refined])
+                       *choice, kept.to(d.lower.device), d.passed.lo[:, refined], d.passed.hi[:, refined],
+                       cut_coef, cut_offset, cut_row)
 
     def decide(self, d: DomainBounds, row: Tensor):
         """Each domain's best input split and best node split (scores from its own bound pass)."""
@@ -129,7 +141,9 @@ class Splitter:
         split_lo[right[rows_node], k] = torch.maximum(split_lo[right[rows_node], k], point[rows_node])
         depth = parents.depth.repeat_interleave(2, 0) + 1
         return (lower, upper, split_lo, split_hi, depth, parents.alphas.repeat_interleave(2, 0),
-                parents.prior_lo.repeat_interleave(2, 0), parents.prior_hi.repeat_interleave(2, 0))
+                parents.prior_lo.repeat_interleave(2, 0), parents.prior_hi.repeat_interleave(2, 0),
+                parents.cut_coef.repeat_interleave(2, 0), parents.cut_offset.repeat_interleave(2, 0),
+                parents.cut_row.repeat_interleave(2, 0))
 
     def strong_branching(self, parents: Domains, has_node: Tensor, method: str) -> tuple[Tensor, Domains]:
         """Bound the input split of every parent and the node split of a trial subset, keep the better.
