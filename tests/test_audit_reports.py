@@ -107,7 +107,8 @@ def test_ctrl_c_before_the_root_bound_reports_the_first_bound(monkeypatch, phase
     m, expr = constrained_model() if constrained else wavy_model()
     true_min = -math.sqrt(2) if constrained else -0.775974
     monkeypatch.setattr(owner, name, interrupt_from_call(owner, name, 2 if phase == "root bounding" else 1))
-    result = m.bound(expr, timeout=60, **FAST)
+    # a few root cut rounds, so that the root's LP does not close the disc before OBBT starts
+    result = m.bound(expr, timeout=60, **FAST, **({"root_cut_rounds": 2} if constrained else {}))
     assert result.status == "unknown" and result.stats.stop_reason.startswith("interrupted")
     assert -math.inf < result.lower <= true_min and true_min - 1e-9 <= result.upper < math.inf
     history = result.stats.history
