@@ -410,8 +410,9 @@ def test_root_cut_pool_holds_on_the_root_box_and_floors_the_domains_lps(monkeypa
 
 
 def test_repeated_linear_rows_are_left_out_of_the_lp_with_the_same_bound(monkeypatch):
-    """Constraint rows without a nonlinear relaxation have the same linear bound in every variant: they enter
-    the LP once (LpStage.without_repeats), and the root's LP bound is the one with every copy."""
+    """Constraint rows without a nonlinear relaxation have the same linear bound in every variant (and cut
+    rounds repeat earlier lines): each row enters the LP once (LpStage.without_repeats), and the root's LP
+    bound is the one with every copy."""
     from graphver.bab import bounder
     from graphver.bounds import highs
 
@@ -430,7 +431,7 @@ def test_repeated_linear_rows_are_left_out_of_the_lp_with_the_same_bound(monkeyp
         return result.lower, sum(rows)
 
     once, fewer = root()
-    monkeypatch.setattr(bounder.LpStage, "without_repeats", lambda self, first, variant: variant)
+    monkeypatch.setattr(bounder.LpStage, "without_repeats", lambda self, fingerprints, variant: variant)
     every, more = root()
     assert fewer < more
     assert once == pytest.approx(every, rel=1e-9, abs=1e-9)

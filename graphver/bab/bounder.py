@@ -206,6 +206,7 @@ class LpStage:
         self.at_root = False  # the root's rounds: root_cut_rounds of them (its bound floors all others)
         # the root's cut pool (``RootPool``): its rows tight at the root's last LPs, valid on every domain
         self.pool: RootPool | None = None
+        self.weights: Tensor | None = None  # of the rows' fingerprints (``fingerprint``)
         # cuts a domain hands to its children: at most n + 1 (an LP's active rows: its columns are x and t),
         # within MAX_CUT_NUMBERS coefficients per domain (none when fewer than MIN_CUTS of them fit)
         cap = min(tape.n_inputs + 1, MAX_CUT_NUMBERS // max(1, tape.n_inputs))
@@ -237,8 +238,9 @@ class LpStage:
         batch, n = lower.shape
         q = self.tape.n_outputs
         variants = [(linear.input_coef[:, :q], linear.offset[:, :q])]
-        variants += [self.without_repeats(variants[0], variant) for variant in
-                     relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi, deadline=deadline)]
+        fingerprints = [self.fingerprint(variants[0])]  # of every variant's constraint rows, before repeats are dropped
+        for variant in relaxation_variants(self.tape, self.output_plan(), result.lo, result.hi, deadline=deadline):
+            variants.append(self.without_repeats(fingerprints, variant))
         best = torch.full((batch, self.n_rows), -math.inf, dtype=lower.dtype, device=lower.device)
         points = torch.full((batch, n), math.nan, dtype=lower.dtype, device=lower.device)
         mu = None  # [B, constraint rows]: the multipliers of the last LP of each domain, summed over variants
@@ -321,7 +323,7 @@ class LpStage:
             full_coef = torch.zeros(batch, *coef.shape[1:], dtype=coef.dtype, device=coef.device)
             full_offset = torch.zeros(batch, *offset.shape[1:], dtype=offset.dtype, device=offset.device)
             full_coef[active], full_offset[active] = coef, offset
-            variants.append(self.without_repeats(variants[0], (full_coef, full_offset)))
+            variants.append(self.without_repeats(fingerprints, (full_coef, full_offset)))
         if mu is None:
             return  # no round fitted before the deadline
         if self.keep_cuts:
@@ -378,13 +380,31 @@ class LpStage:
             origin[b, :count] = where
         return coef, offset, origin
 
-    def without_repeats(self, first: tuple[Tensor, Tensor], variant: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        """``variant`` with its constraint rows that equal ``first``'s (rows without a nonlinear relaxation,
-        such as an ACOPF's balances in the lifted variables: 204 of case30's 551 rows in every variant) marked
-        unusable (offset NaN: left out of the LP, no multiplier), so that no LP holds the same row many times."""
+    def fingerprint(self, variant: tuple[Tensor, Tensor]) -> Tensor:
+        """[B, K]: one number per constraint row, a fixed random combination of its coefficients and offset;
+        equal rows get equal numbers (the same arithmetic on the same values)."""
+        coef, offset = variant
+        n = coef.shape[2]
+        if self.weights is None or self.weights.shape[0] != n + 1 or self.weights.dtype != coef.dtype:
+            generator = torch.Generator().manual_seed(7)
+            self.weights = (torch.rand(n + 1, generator=generator, dtype=torch.float64) + 0.5).to(coef)
+        k = self.n_rows
+        return coef[:, k:] @ self.weights[:n] + offset[:, k:] * self.weights[n]
+
+    def without_repeats(self, fingerprints: list, variant: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """``variant`` with its constraint rows that repeat the same row of an earlier variant (same
+        fingerprint) marked unusable (offset NaN: left out of the LP, no multiplier); its fingerprint joins
+        ``fingerprints``. Rows without a nonlinear relaxation (an ACOPF's balances in the lifted variables, 204
+        of case30's 551) are the same in every variant, and a cut round's lines often equal an earlier
+        variant's (the relaxation has a single line there): on case30_ieee two in three rows of the later
+        variants were repeats. Dropping a row that only shares a fingerprint costs tightness, never soundness."""
         coef, offset = variant
         k = self.n_rows
-        same = (coef[:, k:] == first[0][:, k:]).all(dim=2) & (offset[:, k:] == first[1][:, k:])
+        mark = self.fingerprint(variant)
+        same = torch.zeros_like(mark, dtype=torch.bool)
+        for earlier in fingerprints:
+            same |= mark == earlier
+        fingerprints.append(mark)
         if not bool(same.any()):
             return variant
         offset = offset.clone()
