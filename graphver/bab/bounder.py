@@ -268,8 +268,8 @@ class LpStage:
             constraints = RowBlocks(self.constraint_blocks(pool, inherited, variants), active)
             bounds = []
             for r in range(self.n_rows):
-                obj_coef = torch.stack([c[active, r] for c, _ in variants], 1)
-                obj_offset = torch.stack([o[active, r] for _, o in variants], 1)
+                obj_coef = torch.stack([coef[active, r] for coef, _ in variants], 1)
+                obj_offset = torch.stack([offset[active, r] for _, offset in variants], 1)
                 if pool is not None:
                     obj_coef = torch.cat([pool.obj_coef[r].expand(len(active), -1, -1), obj_coef], 1)
                     obj_offset = torch.cat([pool.obj_offset[r].expand(len(active), -1), obj_offset], 1)
