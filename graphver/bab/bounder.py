@@ -46,7 +46,8 @@ CUT_PATIENCE = 2  # stalled cut rounds in a row after which a domain's cut round
 # the root's: its first rounds' cuts can gain little before the cone's tangents bite (case89: 3 rounds gaining
 # 0.2 % of the gap, then 40 %), and its bound floors every other
 ROOT_CUT_PATIENCE = 5
-MAX_CUT_NUMBERS = 2**15  # coefficients of the cuts a domain stores for its children (256 KB in float64)
+MAX_CUT_NUMBERS = 2**13  # coefficients of the cuts a domain stores for its children (64 KB in float64; case30_ieee:
+#                          44 cuts of 184 coefficients bound as many domains in 60 s as 178 did)
 MIN_CUTS = 16  # fewer cuts than this per domain are not worth storing
 ELEMENT_SECONDS = 1e-7  # a cut round's seconds per coefficient of its rows before one is measured (case500: 1.2e-7)
 
