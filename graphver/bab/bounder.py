@@ -181,11 +181,25 @@ class RootPool:
         used = torch.zeros(con_coef.shape[0], dtype=torch.bool, device=con_coef.device)
         for _, _, _, _, multipliers, _ in last:
             used |= multipliers > 0
-        rows = torch.arange(con_coef.shape[0], device=con_coef.device)
-        origin = torch.where(rows < p, before.con_row[rows.clamp(max=max(p - 1, 0))] if p else rows,
-                             (rows - p) % k)
-        return RootPool([entry[0] for entry in last], [entry[1] for entry in last], con_coef[used].clone(),
-                        con_offset[used].clone(), origin[used].clone())
+        chosen = torch.nonzero(used).flatten()
+        origin = constraint_origin(chosen, before.con_row if p else None, None, k)
+        return RootPool([entry[0] for entry in last], [entry[1] for entry in last], con_coef[chosen].clone(),
+                        con_offset[chosen].clone(), origin)
+
+
+def constraint_origin(positions: Tensor, pool_rows: Tensor | None, cut_rows: Tensor | None, k: int) -> Tensor:
+    """The constraint row (0 .. k-1) that each of an LP's constraint rows ``positions`` bounds, in the LP's
+    order: the pool's rows (their ``pool_rows``), the parent's cuts (their ``cut_rows``), then one block of
+    k rows per variant."""
+    p = 0 if pool_rows is None else pool_rows.numel()
+    c = 0 if cut_rows is None else cut_rows.numel()
+    origin = (positions - p - c) % k
+    if p:
+        origin = torch.where(positions < p, pool_rows[positions.clamp(max=p - 1)], origin)
+    if c:
+        from_parent = (positions >= p) & (positions < p + c)
+        origin = torch.where(from_parent, cut_rows[(positions - p).clamp(0, c - 1)], origin)
+    return origin
 
 
 class LpStage:
@@ -373,12 +387,8 @@ class LpStage:
             all_coef, all_offset = rows.domain(b)
             count = chosen.numel()
             coef[b, :count], offset[b, :count] = all_coef[chosen], all_offset[chosen]
-            where = torch.where(chosen < p, pool.con_row[chosen.clamp(max=max(p - 1, 0))] if p else chosen,
-                                (chosen - p - c) % k)
-            if c:
-                from_parent = (chosen >= p) & (chosen < p + c)
-                where = torch.where(from_parent, inherited[2][b, (chosen - p).clamp(0, c - 1)], where)
-            origin[b, :count] = where
+            origin[b, :count] = constraint_origin(chosen, pool.con_row if p else None,
+                                                  inherited[2][b] if c else None, k)
         return coef, offset, origin
 
     def fingerprint(self, variant: tuple[Tensor, Tensor]) -> Tensor:
