@@ -182,13 +182,13 @@ def solve_lp(obj_coef: np.ndarray, obj_offset: np.ndarray, con_coef: np.ndarray,
 class RowBlocks:
     """Constraint rows given as consecutive blocks, without concatenating them: each ``(coef [B', K_i, n],
     offset [B', K_i])`` over a batch of which ``index`` picks the domains (None: all; a block with B' = 1 is
-    shared by every domain). The LP stage's cut rounds add one block per round; copying all the blocks into
-    one tensor every round took a tenth of an ACOPF run."""
+    shared by every domain); at least one block. The LP stage's cut rounds add one block per round; copying
+    all the blocks into one tensor every round took a tenth of an ACOPF run."""
 
     def __init__(self, blocks: list[tuple[Tensor, Tensor]], index: Tensor | None = None):
-        self.blocks = [(c, o) for c, o in blocks if c.shape[1]]
+        self.blocks = blocks
         self.index = index
-        self.k = sum(c.shape[1] for c, _ in self.blocks)
+        self.k = sum(c.shape[1] for c, _ in blocks)
 
     def at(self, tensor: Tensor, b: int) -> Tensor:
         if tensor.shape[0] == 1:
@@ -199,38 +199,27 @@ class RowBlocks:
         """Domain ``b``'s rows from ``start`` on: (coef [K - start, n], offset [K - start])."""
         coefs, offsets, at = [], [], 0
         for c, o in self.blocks:
-            size = c.shape[1]
-            if at + size > start:
-                skip = max(0, start - at)
-                coefs.append(self.at(c, b)[skip:])
-                offsets.append(self.at(o, b)[skip:])
-            at += size
-        if not coefs:
-            c, o = self.blocks[0] if self.blocks else (torch.zeros(1, 0, 0), torch.zeros(1, 0))
-            return self.at(c, b)[:0], self.at(o, b)[:0]
-        return (coefs[0], offsets[0]) if len(coefs) == 1 else (torch.cat(coefs), torch.cat(offsets))
+            skip = min(c.shape[1], max(0, start - at))
+            coefs.append(self.at(c, b)[skip:])
+            offsets.append(self.at(o, b)[skip:])
+            at += c.shape[1]
+        return torch.cat(coefs), torch.cat(offsets)
 
     def select(self, rows: Tensor, batch: int) -> tuple[Tensor, Tensor]:
         """The rows ``rows`` (sorted indices into all K) of every domain: ([B, R, n], [B, R])."""
         coefs, offsets, at = [], [], 0
         for c, o in self.blocks:
-            size = c.shape[1]
-            local = rows[(rows >= at) & (rows < at + size)] - at
-            if local.numel():
-                if c.shape[0] == 1:
-                    coefs.append(c[:, local].expand(batch, -1, -1))
-                    offsets.append(o[:, local].expand(batch, -1))
-                elif self.index is None:
-                    coefs.append(c[:, local])
-                    offsets.append(o[:, local])
-                else:  # the chosen domains' chosen rows only
-                    coefs.append(c[self.index[:, None], local[None, :]])
-                    offsets.append(o[self.index[:, None], local[None, :]])
-            at += size
-        if not coefs:
-            n = self.blocks[0][0].shape[2] if self.blocks else 0
-            like = self.blocks[0][0] if self.blocks else torch.zeros(1, 0, 0)
-            return like.new_zeros(batch, 0, n), like.new_zeros(batch, 0)
+            local = rows[(rows >= at) & (rows < at + c.shape[1])] - at
+            at += c.shape[1]
+            if c.shape[0] == 1:
+                coefs.append(c[:, local].expand(batch, -1, -1))
+                offsets.append(o[:, local].expand(batch, -1))
+            elif self.index is None:
+                coefs.append(c[:, local])
+                offsets.append(o[:, local])
+            else:  # the chosen domains' chosen rows only
+                coefs.append(c[self.index[:, None], local[None, :]])
+                offsets.append(o[self.index[:, None], local[None, :]])
         return torch.cat(coefs, 1), torch.cat(offsets, 1)
 
 
