@@ -172,19 +172,18 @@ class RootPool:
 
     @staticmethod
     def of(last: list, k: int, p: int, before: "RootPool | None") -> "RootPool | None":
-        """The pool of the root's last LPs (``last[r]``: row r's objective rows, constraint rows, multipliers
-        and bound; the first ``p`` constraint rows are ``before``'s pool); None when some row had no LP or
-        none was certified."""
-        if any(entry is None for entry in last) or not all(math.isfinite(float(entry[5])) for entry in last):
+        """The pool of the root's last LPs (``last[r]``: row r's objective rows, its constraint rows as the
+        ``RowBlocks`` it read, multipliers and bound; the first ``p`` constraint rows are ``before``'s pool);
+        None when some row had no LP or none was certified."""
+        if any(entry is None for entry in last) or not all(math.isfinite(float(entry[4])) for entry in last):
             return None
-        con_coef, con_offset = last[0][2], last[0][3]
-        used = torch.zeros(con_coef.shape[0], dtype=torch.bool, device=con_coef.device)
-        for _, _, _, _, multipliers, _ in last:
+        used = torch.zeros_like(last[0][3], dtype=torch.bool)
+        for _, _, _, multipliers, _ in last:
             used |= multipliers > 0
         chosen = torch.nonzero(used).flatten()
+        con_coef, con_offset = last[0][2].select(chosen, 1)  # only the kept rows are copied
         origin = constraint_origin(chosen, before.con_row if p else None, None, k)
-        return RootPool([entry[0] for entry in last], [entry[1] for entry in last], con_coef[chosen].clone(),
-                        con_offset[chosen].clone(), origin)
+        return RootPool([entry[0] for entry in last], [entry[1] for entry in last], con_coef[0], con_offset[0], origin)
 
 
 def constraint_origin(positions: Tensor, pool_rows: Tensor | None, cut_rows: Tensor | None, k: int) -> Tensor:
@@ -295,7 +294,7 @@ class LpStage:
                     models[r][b] = model
                 bounds.append(bound)
                 if self.at_root:
-                    last[r] = (obj_coef[0], obj_offset[0], *constraints.domain(0), multipliers[0], bound[0])
+                    last[r] = (obj_coef[0], obj_offset[0], constraints, multipliers[0], bound[0])
                 round_mu = multipliers if r == 0 else round_mu + multipliers
                 if r == 0:
                     points[active] = found
